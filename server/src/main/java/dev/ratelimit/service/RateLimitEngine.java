@@ -5,11 +5,14 @@ import dev.ratelimit.config.Algorithm;
 import dev.ratelimit.config.DescriptorNode;
 import dev.ratelimit.config.DomainPolicy;
 import dev.ratelimit.config.PolicyIndex;
+import dev.ratelimit.config.PolicyLoader;
 import dev.ratelimit.config.RateLimitRule;
 import dev.ratelimit.config.Unit;
 import dev.ratelimit.limiter.Limiter;
 import dev.ratelimit.limiter.SlidingWindowLimiter;
 import dev.ratelimit.limiter.Verdict;
+import dev.ratelimit.quota.QuotaBook;
+import dev.ratelimit.quota.QuotaLedger;
 import dev.ratelimit.store.CounterKey;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.StoreException;
@@ -46,7 +49,9 @@ public final class RateLimitEngine {
   private final ServiceMetrics metrics;
   private final ThreadLocal<CounterKey> keys;
   private final Map<Unit, Limiter> overrideLimiters = new EnumMap<>(Unit.class);
+  private final QuotaBook quotas;
 
+  /** An engine whose {@code dynamic} rules use quota ledgers in {@code store} at the default rate. */
   public RateLimitEngine(
       Supplier<PolicyIndex> policy,
       CounterStore store,
@@ -54,6 +59,20 @@ public final class RateLimitEngine {
       RequestLimits limits,
       FailureMode failureMode,
       ServiceMetrics metrics) {
+    this(policy, store, clock, limits, failureMode, metrics,
+        new QuotaBook(store, new QuotaLedger(QuotaLedger.DEFAULT_RATE), limits.maxKeyBytes()));
+  }
+
+  /** @param quotas the organisations' added quotas, read by {@code dynamic} rules */
+  public RateLimitEngine(
+      Supplier<PolicyIndex> policy,
+      CounterStore store,
+      Clock clock,
+      RequestLimits limits,
+      FailureMode failureMode,
+      ServiceMetrics metrics,
+      QuotaBook quotas) {
+    this.quotas = Objects.requireNonNull(quotas, "quotas");
     this.policy = Objects.requireNonNull(policy, "policy");
     this.store = Objects.requireNonNull(store, "store");
     this.clock = Objects.requireNonNull(clock, "clock");
@@ -65,6 +84,16 @@ public final class RateLimitEngine {
       overrideLimiters.put(unit,
           new SlidingWindowLimiter(unit.length(), SlidingWindowLimiter.defaultPrecision(unit.length())));
     }
+  }
+
+  /** The clock decisions are taken at. */
+  public Clock clock() {
+    return clock;
+  }
+
+  /** The organisations' dynamic quotas this engine reads. */
+  public QuotaBook quotas() {
+    return quotas;
   }
 
   /** Decides a request; nothing is counted when it is refused. */
@@ -132,7 +161,12 @@ public final class RateLimitEngine {
 
   private void evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
     try {
-      e.verdict = store.apply(e.key, e.rule.limiter(), now, e.hits, e.limit);
+      long limit = e.limit;
+      if (e.quotaOrg != null) {
+        // A dynamic rule: base + the organisation's added quota, which changes only at 10-minute boundaries.
+        limit = Math.min(limit + quotas.added(e.quotaOrg, now), PolicyLoader.MAX_LIMIT);
+      }
+      e.verdict = store.apply(e.key, e.rule.limiter(), now, e.hits, limit);
     } catch (StoreException failure) {
       metrics.storeFailure(failure.kind());
       metrics.decision(domain, e.rule, Outcome.STORE_FAILURE);
@@ -201,7 +235,11 @@ public final class RateLimitEngine {
       throw new InvalidRequestException("descriptor " + index + ": its counter key is longer than the maximum of "
           + key.maxBytes() + " bytes; shorten the descriptor values or raise --max-key-bytes");
     }
-    return new Evaluation(rule, key.toBytes(), hits(request, descriptor), limit);
+    Evaluation evaluation = new Evaluation(rule, key.toBytes(), hits(request, descriptor), limit);
+    if (rule.dynamic() != null && leaf != null) {
+      evaluation.quotaOrg = descriptor.getEntries(rule.dynamic().quotaDepth()).getValue();
+    }
+    return evaluation;
   }
 
   /** Appends entries root first, using each level's counter value (the pattern for a shared wildcard). */
@@ -285,6 +323,8 @@ public final class RateLimitEngine {
     final byte[] key;
     final long hits;
     final long limit;
+    /** For a dynamic rule, the organisation whose added quota raises the limit. */
+    String quotaOrg;
     Verdict verdict;
 
     Evaluation(RateLimitRule rule, byte[] key, long hits, long limit) {

@@ -101,6 +101,24 @@ public final class ChronicleMapStore implements CounterStore {
   }
 
   @Override
+  public <R> R update(byte[] key, StateUpdate<R> update, long nowMillis) {
+    @SuppressWarnings("unchecked")
+    R[] result = (R[]) new Object[1];
+    try {
+      map.compute(key, (k, stored) -> {
+        byte[] state = stored == null || stored.length != update.stateSize() ? new byte[update.stateSize()] : stored;
+        result[0] = update.apply(new HeapStateBuffer(state), nowMillis);
+        return HeapStateBuffer.expiresAt(state) == 0 ? null : state;
+      });
+    } catch (ChronicleHashClosedException e) {
+      throw new StoreException(StoreException.Kind.UNAVAILABLE, "the counter map is closed", e);
+    } catch (IllegalStateException e) {
+      throw new StoreException(StoreException.Kind.FULL, "the counter map is full: " + firstLine(e), e);
+    }
+    return result[0];
+  }
+
+  @Override
   public int sweepExpired(long nowMillis) {
     int[] removed = {0};
     try {
