@@ -1,6 +1,7 @@
 package dev.ratelimit.deploy;
 
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.google.gson.Gson;
 import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.introspect.Annotated;
@@ -28,7 +29,8 @@ import org.yaml.snakeyaml.Yaml;
 /**
  * Reads Kubernetes and Istio manifests into the fabric8 model classes, strictly: the models' catch-all
  * {@code additionalProperties} is switched off, so an unknown or misspelt field fails with its path,
- * as does a value of the wrong type (no string-to-number coercion) or an unknown kind.
+ * as does a value of the wrong type (no string-to-number coercion), an unknown enum name or kind,
+ * and anything else the model would not read back exactly as written.
  */
 final class KubeYaml {
   private static final Map<String, Class<? extends HasMetadata>> KINDS = Map.of(
@@ -40,6 +42,8 @@ final class KubeYaml {
       "networking.istio.io/v1alpha3/EnvoyFilter", EnvoyFilter.class,
       "networking.istio.io/v1beta1/Gateway", Gateway.class,
       "networking.istio.io/v1beta1/VirtualService", VirtualService.class);
+
+  private static final Gson GSON = new Gson();
 
   private static final ObjectMapper STRICT = JsonMapper.builder()
       .annotationIntrospector(new JacksonAnnotationIntrospector() {
@@ -95,6 +99,39 @@ final class KubeYaml {
     if (type == null) {
       throw new IllegalArgumentException("unexpected manifest kind " + kind + "; known: " + KINDS.keySet());
     }
-    return STRICT.convertValue(doc, type);
+    HasMetadata manifest = STRICT.convertValue(doc, type);
+    // What the model understood must be what the file says: this catches values a model maps to
+    // null or a fallback (fabric8's enums accept unknown names) instead of refusing them.
+    Object understood = GSON.fromJson(GSON.toJson(STRICT.convertValue(manifest, Object.class)), Object.class);
+    Object written = GSON.fromJson(GSON.toJson(doc), Object.class);
+    String difference = difference("", written, understood);
+    if (difference != null) {
+      throw new IllegalArgumentException(kind + " " + manifest.getMetadata().getName()
+          + ": the model does not read back what the file says at " + difference);
+    }
+    return manifest;
+  }
+
+  /** The first path where two JSON-like trees differ, or null when they are equal. */
+  private static String difference(String path, Object written, Object understood) {
+    if (written instanceof Map<?, ?> a && understood instanceof Map<?, ?> b) {
+      for (Object key : a.keySet()) {
+        String d = difference(path + "/" + key, a.get(key), b.get(key));
+        if (d != null) {
+          return d;
+        }
+      }
+      return a.keySet().equals(b.keySet()) ? null : path + " (fields " + a.keySet() + " vs " + b.keySet() + ")";
+    }
+    if (written instanceof List<?> a && understood instanceof List<?> b && a.size() == b.size()) {
+      for (int i = 0; i < a.size(); i++) {
+        String d = difference(path + "/" + i, a.get(i), b.get(i));
+        if (d != null) {
+          return d;
+        }
+      }
+      return null;
+    }
+    return java.util.Objects.equals(written, understood) ? null : path + ": " + written + " vs " + understood;
   }
 }
