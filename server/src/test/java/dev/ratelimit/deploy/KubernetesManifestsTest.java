@@ -98,6 +98,11 @@ class KubernetesManifestsTest {
   }
 
   static String env(String name) {
+    return env(container, name);
+  }
+
+  /** The value of environment variable {@code name} of the container. */
+  static String env(Container container, String name) {
     return container.getEnv().stream().filter(e -> e.getName().equals(name))
         .findFirst().orElseThrow(() -> new AssertionError("no env " + name)).getValue();
   }
