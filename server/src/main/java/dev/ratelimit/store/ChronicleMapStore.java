@@ -40,7 +40,8 @@ public final class ChronicleMapStore implements CounterStore {
    *
    * @param maxEntries keys the map is sized for; beyond that new keys are refused ({@link StoreException.Kind#FULL})
    * @param averageKeyBytes expected key size
-   * @param averageValueBytes expected state size (a 60-slot sliding window takes 260 bytes)
+   * @param averageValueBytes expected state size: a 60-slot sliding window takes 77, 138 or 260 bytes with 1-, 2- or
+   *     4-byte counters (limits up to 255, up to 65,535, above)
    * @param dataFile file to persist to, or null for memory only
    */
   public record Settings(long maxEntries, int averageKeyBytes, int averageValueBytes, Path dataFile) {
@@ -55,7 +56,7 @@ public final class ChronicleMapStore implements CounterStore {
 
     /** Sized for one million keys, in memory. */
     public static Settings defaults() {
-      return new Settings(1_000_000, 48, 260, null);
+      return new Settings(1_000_000, 48, 138, null);
     }
   }
 
@@ -175,6 +176,26 @@ public final class ChronicleMapStore implements CounterStore {
     @Override
     public void putInt(int offset, int value) {
       out.writeInt(base + offset, value);
+    }
+
+    @Override
+    public short getShort(int offset) {
+      return in.readShort(base + offset);
+    }
+
+    @Override
+    public void putShort(int offset, short value) {
+      out.writeShort(base + offset, value);
+    }
+
+    @Override
+    public byte getByte(int offset) {
+      return in.readByte(base + offset);
+    }
+
+    @Override
+    public void putByte(int offset, byte value) {
+      out.writeByte(base + offset, value);
     }
   }
 
