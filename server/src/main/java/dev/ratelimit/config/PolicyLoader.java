@@ -206,12 +206,13 @@ public final class PolicyLoader {
     if (algorithm == null) {
       throw rl.error("algorithm", "unknown algorithm '" + algorithmName + "'; expected sliding_window");
     }
-    Limiter limiter = buildLimiter(rl, algorithm, window);
+    Limiter limiter = buildLimiter(rl, algorithm, window, limit);
     return new RateLimitRule(id, name == null ? id : name, limit, unit, window, algorithm, limiter, false, shadowMode,
         reportHeaders, detailedMetric, replaces);
   }
 
-  private Limiter buildLimiter(YamlMap rl, Algorithm algorithm, Duration window) throws ConfigException {
+  private Limiter buildLimiter(YamlMap rl, Algorithm algorithm, Duration window, long limit)
+      throws ConfigException {
     if (algorithm != Algorithm.SLIDING_WINDOW) {
       throw rl.error("algorithm", "algorithm '" + algorithm.configName() + "' is not available in this build");
     }
@@ -222,7 +223,7 @@ public final class PolicyLoader {
       throw rl.error("precision", "must divide the window of " + windowMillis + " ms into whole milliseconds; "
           + precision + " does not (the default for this window is " + defaultPrecision + ")");
     }
-    return new SlidingWindowLimiter(window, (int) precision);
+    return new SlidingWindowLimiter(window, (int) precision, SlidingWindowLimiter.counterBytesFor(limit));
   }
 
   /** Validates the boolean flags of a descriptor entry, including those accepted for compatibility only. */
