@@ -44,6 +44,25 @@ class EnvoyBootstrapTest {
   }
 
   @Test
+  void satisfiesEnvoysOwnValidationRules() throws Exception {
+    assertEquals(List.of(), EnvoyValidation.violations(bootstrap()));
+  }
+
+  @Test
+  void validationRulesCatchWhatTheJsonMappingAccepts() throws Exception {
+    String text = Files.readString(Repo.file(ENVOY_YAML));
+    Bootstrap broken = EnvoyJson.parse(EnvoyJson.loadYaml(text
+            .replace("descriptor_value: execute}", "descriptor_value: \"\"}")
+            .replace("interval: 5s", "interval: 0s")
+            .replace("headers: [{name: x-org-id, present_match: true}]", "headers: []")),
+        Bootstrap.newBuilder());
+    List<String> violations = EnvoyValidation.violations(broken);
+    assertTrue(violations.stream().anyMatch(v -> v.endsWith("generic_key.descriptor_value: at least 1 character(s)")), violations.toString());
+    assertTrue(violations.stream().anyMatch(v -> v.contains("health_checks[0].interval: 0 out of range")), violations.toString());
+    assertTrue(violations.stream().anyMatch(v -> v.endsWith("header_value_match.headers: at least 1 item(s) required")), violations.toString());
+  }
+
+  @Test
   void misspeltFieldIsRejected() throws Exception {
     String text = Files.readString(Repo.file(ENVOY_YAML));
     String typo = text.replace("failure_mode_deny: false", "failure_mode_denny: false");

@@ -70,6 +70,7 @@ class IstioEnvoyFilterTest {
     for (EnvoyFilter filter : envoyFilters()) {
       HttpFilter http = EnvoyJson.parse(value(single(filter, EnvoyFilterApplyTo.HTTP_FILTER)),
           HttpFilter.newBuilder());
+      assertEquals(List.of(), EnvoyValidation.violations(http));
       assertEquals("envoy.filters.http.ratelimit", http.getName());
       assertEquals(expected, http.getTypedConfig().unpack(
           io.envoyproxy.envoy.extensions.filters.http.ratelimit.v3.RateLimit.class), filter.getMetadata().getName());
@@ -87,6 +88,7 @@ class IstioEnvoyFilterTest {
     for (EnvoyFilter filter : envoyFilters()) {
       Cluster cluster = EnvoyJson.parse(value(single(filter, EnvoyFilterApplyTo.CLUSTER)),
           Cluster.newBuilder());
+      assertEquals(List.of(), EnvoyValidation.violations(cluster));
       assertEquals("ratelimit", cluster.getName(), "the filter's grpc_service names this cluster");
       SocketAddress address = cluster.getLoadAssignment().getEndpoints(0).getLbEndpoints(0)
           .getEndpoint().getAddress().getSocketAddress();
@@ -102,6 +104,7 @@ class IstioEnvoyFilterTest {
     for (EnvoyFilter filter : envoyFilters()) {
       VirtualHost host = EnvoyJson.parse(value(single(filter, EnvoyFilterApplyTo.VIRTUAL_HOST)),
           VirtualHost.newBuilder());
+      host.getRateLimitsList().forEach(r -> assertEquals(List.of(), EnvoyValidation.violations(r)));
       assertEquals(envoyRoutes.get("default").getRoute().getRateLimitsList(), host.getRateLimitsList(),
           filter.getMetadata().getName());
     }
@@ -117,8 +120,9 @@ class IstioEnvoyFilterTest {
         String istioName = ((EnvoyFilterEnvoyConfigObjectMatchRouteConfiguration) patch.getMatch().getObjectTypes())
             .getRouteConfiguration().getVhost().getRoute().getName();
         Route envoyRoute = envoyRoutes.get(ROUTES.get(istioName));
-        List<RateLimit> rateLimits = EnvoyJson.<Route>parse(value(patch), Route.newBuilder())
-            .getRoute().getRateLimitsList();
+        Route route = EnvoyJson.parse(value(patch), Route.newBuilder());
+        route.getRoute().getRateLimitsList().forEach(r -> assertEquals(List.of(), EnvoyValidation.violations(r)));
+        List<RateLimit> rateLimits = route.getRoute().getRateLimitsList();
         assertEquals(envoyRoute.getRoute().getRateLimitsList(), rateLimits, istioName);
         var vsRoute = virtualService.getSpec().getHttp().stream()
             .filter(h -> istioName.equals(h.getName())).findFirst().orElseThrow();
