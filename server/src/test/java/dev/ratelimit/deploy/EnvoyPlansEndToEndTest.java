@@ -72,8 +72,8 @@ class EnvoyPlansEndToEndTest {
   }
 
   private static SampleRequest pro(String path, int i) {
-    // A busy Pro organisation: five API keys used from ten client addresses, so that no firewall
-    // rule (1,200 per IP, 3,000 per key per minute) is reached before the plan's 9,000.
+    // A busy Pro organisation: five API keys used from ten client addresses, none of them listed by a
+    // firewall rule, so the plan's 9,000 is the only limit they reach.
     return SampleRequest.keyed(path, "acme-key-" + (i % 5), "acme", "pro", "203.0.113." + (i % 10 + 1));
   }
 
