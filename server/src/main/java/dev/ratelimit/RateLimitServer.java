@@ -137,8 +137,11 @@ public final class RateLimitServer implements AutoCloseable {
   public static RateLimitServer start(Settings settings, Clock clock, MeterRegistry registry)
       throws IOException, ConfigException {
     HealthStatusManager health = new HealthStatusManager();
+    // Decisions on the embedded store take microseconds and never wait on I/O, so they run on the Netty event loop
+    // instead of paying a thread hand-off per call. A store that does network I/O must use an executor instead.
     NettyServerBuilder builder = NettyServerBuilder
         .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()))
+        .directExecutor()
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance());
     if (settings.noop()) {

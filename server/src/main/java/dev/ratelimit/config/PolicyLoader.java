@@ -279,7 +279,9 @@ public final class PolicyLoader {
       throw rl.error("precision", "must divide the window of " + windowMillis + " ms into whole milliseconds; "
           + precision + " does not (the default for this window is " + defaultPrecision + ")");
     }
-    return new Shape(limit, unit, window, new SlidingWindowLimiter(window, (int) precision), dynamic);
+    // Counters as narrow as the limit allows; a dynamic rule's limit grows with the added quota, so it takes the widest.
+    int counterBytes = SlidingWindowLimiter.counterBytesFor(dynamic == null ? limit : MAX_LIMIT);
+    return new Shape(limit, unit, window, new SlidingWindowLimiter(window, (int) precision, counterBytes), dynamic);
   }
 
   private static Shape fixedWindow(YamlMap rl) throws ConfigException {

@@ -58,7 +58,10 @@ public record RateLimitRule(
         detailedMetric, replaces, null);
   }
 
-  /** True when counters kept under {@code other} can be read by this rule: same state layout and window. */
+  /**
+   * True when counters kept under {@code other} carry over to this rule: same algorithm, window, slots and counter
+   * width. A changed limit alone keeps them, unless it moves the slot counters to another width (255, 65,535).
+   */
   public boolean sharesCountersWith(RateLimitRule other) {
     return limiter.stateShape() == other.limiter.stateShape();
   }

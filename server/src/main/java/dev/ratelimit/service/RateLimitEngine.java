@@ -48,7 +48,8 @@ public final class RateLimitEngine {
   private final FailureMode failureMode;
   private final ServiceMetrics metrics;
   private final ThreadLocal<CounterKey> keys;
-  private final Map<Unit, Limiter> overrideLimiters = new EnumMap<>(Unit.class);
+  /** Sliding windows for Envoy's limit overrides: by unit, then by counter width (1, 2, 4 bytes). */
+  private final Map<Unit, Limiter[]> overrideLimiters = new EnumMap<>(Unit.class);
   private final QuotaBook quotas;
 
   /** An engine whose {@code dynamic} rules use quota ledgers in {@code store} at the default rate. */
@@ -81,8 +82,11 @@ public final class RateLimitEngine {
     this.metrics = Objects.requireNonNull(metrics, "metrics");
     this.keys = ThreadLocal.withInitial(() -> new CounterKey(limits.maxKeyBytes()));
     for (Unit unit : Unit.values()) {
-      overrideLimiters.put(unit,
-          new SlidingWindowLimiter(unit.length(), SlidingWindowLimiter.defaultPrecision(unit.length())));
+      int precision = SlidingWindowLimiter.defaultPrecision(unit.length());
+      overrideLimiters.put(unit, new Limiter[] {
+          new SlidingWindowLimiter(unit.length(), precision, 1),
+          new SlidingWindowLimiter(unit.length(), precision, 2),
+          new SlidingWindowLimiter(unit.length(), precision, 4)});
     }
   }
 
@@ -213,8 +217,8 @@ public final class RateLimitEngine {
     RateLimitRule rule = leaf == null ? null : leaf.rule();
     long limit;
     if (descriptor.hasLimit()) {
-      rule = overrideRule(descriptor, rule, index);
       limit = Integer.toUnsignedLong(descriptor.getLimit().getRequestsPerUnit());
+      rule = overrideRule(descriptor, rule, limit, index);
     } else if (rule == null) {
       return null;
     } else {
@@ -252,7 +256,7 @@ public final class RateLimitEngine {
   }
 
   /** Envoy's per-descriptor limit override, which replaces the matched rule (as in envoyproxy/ratelimit). */
-  private RateLimitRule overrideRule(RateLimitDescriptor descriptor, RateLimitRule matched, int index)
+  private RateLimitRule overrideRule(RateLimitDescriptor descriptor, RateLimitRule matched, long limit, int index)
       throws InvalidRequestException {
     Unit unit = Unit.fromEnvoy(descriptor.getLimit().getUnit());
     if (unit == null) {
@@ -260,7 +264,12 @@ public final class RateLimitEngine {
     }
     String name = matched == null ? "override_" + unit.name().toLowerCase(java.util.Locale.ROOT) : matched.name();
     return new RateLimitRule("override/" + unit, name, 0, unit, unit.length(), Algorithm.SLIDING_WINDOW,
-        overrideLimiters.get(unit), false, false, true, false, List.of());
+        overrideLimiterFor(unit, limit), false, false, true, false, List.of());
+  }
+
+  private Limiter overrideLimiterFor(Unit unit, long limit) {
+    int width = SlidingWindowLimiter.counterBytesFor(limit);
+    return overrideLimiters.get(unit)[width == 1 ? 0 : width == 2 ? 1 : 2];
   }
 
   /**
