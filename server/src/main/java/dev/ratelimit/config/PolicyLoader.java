@@ -343,9 +343,6 @@ public final class PolicyLoader {
     if (!dynamic.has("base")) {
       throw dynamic.error("base", "is required: the requests per window before the added quota");
     }
-    if (rl.has("requests_per_unit")) {
-      throw rl.error("requests_per_unit", "a dynamic rule's limit is dynamic.base plus the added quota");
-    }
     long base = dynamic.number("base", 0, MAX_LIMIT, 0);
     String quotaKey = dynamic.has("quota_key") ? dynamic.requiredString("quota_key") : "org";
     int depth = -1;

@@ -159,6 +159,18 @@ class DynamicQuotaTest {
     }
   }
 
+  @Test
+  void readingAnOrganisationNeverSeenStoresNothing() throws Exception {
+    try (TestServer server = TestServer.start(settings(), clock)) {
+      QuotaResponse none = admin(server).getQuota(GetQuotaRequest.newBuilder().setOrg("nobody").build());
+      assertEquals(0, none.getAdded());
+      assertFalse(none.getOverridden());
+      assertEquals(0, server.server().store().size());
+      record(server, "somebody", 1);
+      assertEquals(1, server.server().store().size(), "one ledger key per organisation with volume");
+    }
+  }
+
   private static void assertInvalid(Runnable call, String message) {
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class, call::run);
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
