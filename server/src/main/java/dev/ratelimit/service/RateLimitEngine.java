@@ -144,8 +144,14 @@ public final class RateLimitEngine {
         metrics.decision(domain.domain(), null, Outcome.NO_RULE);
       } else if (evaluation.rule.unlimited()) {
         metrics.decision(domain.domain(), evaluation.rule, Outcome.UNLIMITED);
+        if (evaluation.rule.detailedMetric()) {
+          metrics.detailedDecision(domain.domain(), evaluation.rule, request.getDescriptors(i), Outcome.UNLIMITED);
+        }
       } else {
-        evaluate(evaluation, now, status, domain.domain());
+        Outcome outcome = evaluate(evaluation, now, status, domain.domain());
+        if (evaluation.rule.detailedMetric()) {
+          metrics.detailedDecision(domain.domain(), evaluation.rule, request.getDescriptors(i), outcome);
+        }
         overall |= status.getCode() == Code.OVER_LIMIT;
         if (evaluation.verdict != null && reportsBefore(evaluation, reporter)) {
           reporter = evaluation;
@@ -163,7 +169,7 @@ public final class RateLimitEngine {
     return response.build();
   }
 
-  private void evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
+  private Outcome evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
     try {
       long limit = e.limit;
       if (e.quotaOrg != null) {
@@ -172,10 +178,10 @@ public final class RateLimitEngine {
       }
       e.verdict = store.apply(e.key, e.rule.limiter(), now, e.hits, limit);
     } catch (StoreException failure) {
-      metrics.storeFailure(failure.kind());
+      metrics.storeFailure(failure);
       metrics.decision(domain, e.rule, Outcome.STORE_FAILURE);
       status.setCode(failureMode == FailureMode.DENY ? Code.OVER_LIMIT : Code.OK);
-      return;
+      return Outcome.STORE_FAILURE;
     }
     Verdict v = e.verdict;
     Outcome outcome = !v.overLimit() ? Outcome.OK : e.rule.shadowMode() ? Outcome.SHADOW_OVER_LIMIT : Outcome.OVER_LIMIT;
@@ -187,6 +193,7 @@ public final class RateLimitEngine {
             .setUnit(e.rule.unit().proto()))
         .setLimitRemaining((int) Math.max(0, Math.min(v.remaining(), 0xFFFF_FFFFL)))
         .setDurationUntilReset(Duration.newBuilder().setSeconds(v.secondsUntilReset(now)));
+    return outcome;
   }
 
   /**

@@ -235,6 +235,11 @@ public final class ChronicleMapStore implements CounterStore {
   }
 
   @Override
+  public boolean isOpen() {
+    return map.isOpen();
+  }
+
+  @Override
   public long size() {
     return map.longSize();
   }
