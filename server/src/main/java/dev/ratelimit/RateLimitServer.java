@@ -253,7 +253,6 @@ public final class RateLimitServer implements AutoCloseable {
     Map<String, String> sources = settings.configPath() == null ? loader.readDefault()
         : loader.read(settings.configPath());
     PolicyIndex index = loader.parse(sources);
-    PolicyReloader.logWarnings(index);
     PolicyHolder policy = new PolicyHolder(index);
     CounterStore store = ChronicleMapStore.open(settings.store());
     RateLimitEngine engine;

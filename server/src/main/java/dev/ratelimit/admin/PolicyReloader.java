@@ -1,7 +1,6 @@
 package dev.ratelimit.admin;
 
 import dev.ratelimit.config.ConfigException;
-import dev.ratelimit.config.DomainPolicy;
 import dev.ratelimit.config.PolicyDiff;
 import dev.ratelimit.config.PolicyHolder;
 import dev.ratelimit.config.PolicyIndex;
@@ -170,7 +169,6 @@ public final class PolicyReloader {
     rejectedSha256 = null;
     applied.increment();
     log.info("policy reloaded ({}) from {}: {}", trigger, describeLocation(), diff.summary());
-    logWarnings(next);
     return new Result(Status.APPLIED, diff, null);
   }
 
@@ -183,15 +181,6 @@ public final class PolicyReloader {
       log.warn("policy change refused ({}); the previous policy keeps running: {}", trigger, error);
     }
     return new Result(Status.REJECTED, PolicyDiff.between(current.index(), current.index()), error);
-  }
-
-  /** Logs the accepted-but-suspicious settings the loader found, once per load. */
-  public static void logWarnings(PolicyIndex index) {
-    for (DomainPolicy domain : index.domains()) {
-      for (String warning : domain.warnings()) {
-        log.warn("policy warning: {}", warning);
-      }
-    }
   }
 
   private String describeLocation() {
