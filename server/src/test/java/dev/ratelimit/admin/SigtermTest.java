@@ -108,7 +108,8 @@ class SigtermTest {
 
     RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults()
         .withStore(new ChronicleMapStore.Settings(10_000, 48, 260, data));
-    try (TestServer restarted = TestServer.start(settings, new ManualClock(System.currentTimeMillis()) /* the process counted on the system clock */)) {
+    ManualClock now = new ManualClock(System.currentTimeMillis()); // the process counted on the system clock
+    try (TestServer restarted = TestServer.start(settings, now)) {
       assertEquals("7", headers(restarted.call(request("api", withHits(descriptor("tier", "pro", "org", "acme"), 0))))
           .get("x-ratelimit-current"));
     }
