@@ -89,7 +89,10 @@ public final class ChronicleMapStore implements CounterStore {
         .averageKeySize(settings.averageKeyBytes())
         .averageValueSize(settings.averageValueBytes())
         .maxBloatFactor(1.0)
-        .checksumEntries(settings.dataFile() != null);
+        .checksumEntries(settings.dataFile() != null)
+        // Chronicle's own exit hook would close the map while the server's shutdown still drains in-flight calls,
+        // and before close() could mark the file clean; the server closes the store itself when it stops.
+        .skipCloseOnExitHook(settings.dataFile() != null);
     if (settings.dataFile() == null) {
       return new ChronicleMapStore(builder.create(), null, null);
     }
