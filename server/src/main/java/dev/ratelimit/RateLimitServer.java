@@ -13,6 +13,9 @@ import dev.ratelimit.service.RequestLimits;
 import dev.ratelimit.service.ServiceMetrics;
 import dev.ratelimit.quota.QuotaBook;
 import dev.ratelimit.quota.QuotaLedger;
+import dev.ratelimit.security.MalformedRequestGuard;
+import dev.ratelimit.security.SecuritySettings;
+import dev.ratelimit.security.TransportSecurity;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.CounterStore;
 import io.grpc.Server;
@@ -54,6 +57,7 @@ public final class RateLimitServer implements AutoCloseable {
    * @param drainTimeout how long shutdown waits for in-flight calls
    * @param sweepInterval how often idle keys are removed
    * @param quotaRate added requests per US dollar of an organisation's 24 h volume, for {@code dynamic} rules
+   * @param security TLS, request size bound and client-address keying (docs/security.md)
    */
   public record Settings(
       String bindAddress,
@@ -65,7 +69,8 @@ public final class RateLimitServer implements AutoCloseable {
       boolean noop,
       Duration drainTimeout,
       Duration sweepInterval,
-      BigDecimal quotaRate) {
+      BigDecimal quotaRate,
+      SecuritySettings security) {
     public Settings {
       Objects.requireNonNull(bindAddress, "bindAddress");
       Objects.requireNonNull(store, "store");
@@ -74,9 +79,18 @@ public final class RateLimitServer implements AutoCloseable {
       Objects.requireNonNull(drainTimeout, "drainTimeout");
       Objects.requireNonNull(sweepInterval, "sweepInterval");
       Objects.requireNonNull(quotaRate, "quotaRate");
+      Objects.requireNonNull(security, "security");
       if (quotaRate.signum() < 0) {
         throw new IllegalArgumentException("the quota rate must be at least 0, not " + quotaRate);
       }
+    }
+
+    /** Settings with the default security settings ({@link SecuritySettings#defaults()}). */
+    public Settings(String bindAddress, int grpcPort, Path configPath, ChronicleMapStore.Settings store,
+        RequestLimits limits, FailureMode failureMode, boolean noop, Duration drainTimeout, Duration sweepInterval,
+        BigDecimal quotaRate) {
+      this(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout, sweepInterval,
+          quotaRate, SecuritySettings.defaults());
     }
 
     /** Settings with the default quota rate ({@link QuotaLedger#DEFAULT_RATE}). */
@@ -88,7 +102,7 @@ public final class RateLimitServer implements AutoCloseable {
 
     public Settings withQuotaRate(BigDecimal rate) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, rate);
+          sweepInterval, rate, security);
     }
 
     /** Defaults on an ephemeral loopback port, embedded policy, in-memory store: the starting point for tests. */
@@ -99,17 +113,27 @@ public final class RateLimitServer implements AutoCloseable {
 
     public Settings withConfigPath(Path path) {
       return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          quotaRate);
+          quotaRate, security);
     }
 
     public Settings withStore(ChronicleMapStore.Settings newStore) {
       return new Settings(bindAddress, grpcPort, configPath, newStore, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate);
+          sweepInterval, quotaRate, security);
+    }
+
+    public Settings withSecurity(SecuritySettings newSecurity) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, newSecurity);
+    }
+
+    public Settings withLimits(RequestLimits newLimits) {
+      return new Settings(bindAddress, grpcPort, configPath, store, newLimits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, security);
     }
 
     public Settings withNoop(boolean noopMode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noopMode, drainTimeout,
-          sweepInterval, quotaRate);
+          sweepInterval, quotaRate, security);
     }
   }
 
@@ -120,10 +144,11 @@ public final class RateLimitServer implements AutoCloseable {
   private final PolicyHolder policy;
   private final RateLimitEngine engine;
   private final ScheduledExecutorService background;
+  private final TransportSecurity transport;
   private boolean closed;
 
   private RateLimitServer(Settings settings, Server grpc, HealthStatusManager health, CounterStore store,
-      PolicyHolder policy, RateLimitEngine engine, ScheduledExecutorService background) {
+      PolicyHolder policy, RateLimitEngine engine, ScheduledExecutorService background, TransportSecurity transport) {
     this.settings = settings;
     this.grpc = grpc;
     this.health = health;
@@ -131,43 +156,62 @@ public final class RateLimitServer implements AutoCloseable {
     this.policy = policy;
     this.engine = engine;
     this.background = background;
+    this.transport = transport;
   }
 
   /** Loads the policy, opens the store and starts serving. */
   public static RateLimitServer start(Settings settings, Clock clock, MeterRegistry registry)
       throws IOException, ConfigException {
     HealthStatusManager health = new HealthStatusManager();
+    TransportSecurity transport = TransportSecurity.open(settings.security().tls());
     // Decisions on the embedded store take microseconds and never wait on I/O, so they run on the Netty event loop
     // instead of paying a thread hand-off per call. A store that does network I/O must use an executor instead.
+    // Requests above the size bound are refused (RESOURCE_EXHAUSTED) before they are parsed.
     NettyServerBuilder builder = NettyServerBuilder
-        .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()))
+        .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()), transport.credentials())
+        .maxInboundMessageSize(settings.security().maxRequestBytes())
         .directExecutor()
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance());
     if (settings.noop()) {
-      Server grpc = builder.addService(new NoopRateLimitService()).build().start();
+      Server grpc;
+      try {
+        grpc = builder.addService(new NoopRateLimitService()).build().start();
+      } catch (IOException | RuntimeException e) {
+        transport.close();
+        throw e;
+      }
       health.setStatus("", ServingStatus.SERVING);
       log.info("started in NOOP mode (always OK, no policy, no store) on {}:{}", settings.bindAddress(),
           grpc.getPort());
-      return new RateLimitServer(settings, grpc, health, null, null, null, null);
+      return new RateLimitServer(settings, grpc, health, null, null, null, null, transport);
     }
-    PolicyLoader loader = new PolicyLoader();
-    PolicyIndex index = settings.configPath() == null ? loader.loadDefault() : loader.load(settings.configPath());
+    PolicyIndex index;
+    CounterStore store;
+    try {
+      PolicyLoader loader = new PolicyLoader();
+      index = settings.configPath() == null ? loader.loadDefault() : loader.load(settings.configPath());
+      store = ChronicleMapStore.open(settings.store());
+    } catch (IOException | ConfigException | RuntimeException e) {
+      transport.close();
+      throw e;
+    }
     PolicyHolder policy = new PolicyHolder(index);
-    CounterStore store = ChronicleMapStore.open(settings.store());
     RateLimitEngine engine;
     Server grpc;
     try {
-      engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(),
-          new ServiceMetrics(registry),
-          new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()));
+      ServiceMetrics metrics = new ServiceMetrics(registry);
+      engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(), metrics,
+          new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()),
+          settings.security().clientAddresses());
       grpc = builder
-          .addService(new RateLimitGrpcService(engine))
+          .addService(MalformedRequestGuard.guard(new RateLimitGrpcService(engine).bindService(), metrics::invalidRequest))
           .addService(new AdminGrpcService(engine))
           .build()
           .start();
     } catch (IOException | RuntimeException e) {
       store.close();
+      transport.close();
       throw e;
     }
     health.setStatus("", ServingStatus.SERVING);
@@ -184,7 +228,9 @@ public final class RateLimitServer implements AutoCloseable {
         settings.configPath() == null ? "the embedded default policy" : settings.configPath(),
         settings.store().dataFile() == null ? "in memory" : settings.store().dataFile(),
         settings.store().maxEntries(), settings.failureMode(), settings.limits());
-    return new RateLimitServer(settings, grpc, health, store, policy, engine, background);
+    log.info("transport: {}, requests up to {} bytes, client addresses {}", transport.tls() ? "TLS" : "plaintext",
+        settings.security().maxRequestBytes(), settings.security().clientAddresses());
+    return new RateLimitServer(settings, grpc, health, store, policy, engine, background, transport);
   }
 
   private static void sweep(CounterStore store, Clock clock) {
@@ -249,6 +295,7 @@ public final class RateLimitServer implements AutoCloseable {
     if (store != null) {
       store.close();
     }
+    transport.close();
     log.info("stopped");
   }
 }

@@ -22,6 +22,7 @@ public final class ServiceMetrics {
   private final Map<String, Map<String, Counter[]>> decisions = new ConcurrentHashMap<>();
   private final Counter unknownDomain;
   private final Counter invalidRequests;
+  private final Counter invalidClientAddresses;
   private final Map<StoreException.Kind, Counter> storeFailures = new EnumMap<>(StoreException.Kind.class);
   private final Timer latency;
 
@@ -32,6 +33,9 @@ public final class ServiceMetrics {
         .register(registry);
     this.invalidRequests = Counter.builder("ratelimit_invalid_requests")
         .description("Requests refused with INVALID_ARGUMENT")
+        .register(registry);
+    this.invalidClientAddresses = Counter.builder("ratelimit_invalid_client_addresses")
+        .description("Client-address entries whose value is not an IP address (they share one counter)")
         .register(registry);
     for (StoreException.Kind kind : StoreException.Kind.values()) {
       storeFailures.put(kind, Counter.builder("ratelimit_store_failures")
@@ -71,6 +75,10 @@ public final class ServiceMetrics {
 
   public void invalidRequest() {
     invalidRequests.increment();
+  }
+
+  public void invalidClientAddress() {
+    invalidClientAddresses.increment();
   }
 
   public void storeFailure(StoreException.Kind kind) {
