@@ -99,7 +99,16 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--noop", description = "Benchmark baseline: same gRPC stack, always OK, no policy, no store.")
   boolean noop;
 
+  /**
+   * grpc-java logs a warning with a stack trace for every oversize or undecodable request; a client could flood the
+   * log with them. They are answered RESOURCE_EXHAUSTED / INVALID_ARGUMENT and visible on the client side, so only
+   * severe transport errors are logged. Held here because java.util.logging keeps loggers weakly.
+   */
+  private static final java.util.logging.Logger GRPC_STREAM_LOG =
+      java.util.logging.Logger.getLogger("io.grpc.netty.shaded.io.grpc.netty.NettyServerStream");
+
   public static void main(String[] args) {
+    GRPC_STREAM_LOG.setLevel(java.util.logging.Level.SEVERE);
     System.exit(new CommandLine(new Main()).execute(args));
   }
 
