@@ -1,22 +1,19 @@
 package dev.ratelimit.service;
 
-import com.google.protobuf.UInt64Value;
+import dev.ratelimit.limiter.Verdict;
 import dev.ratelimit.proto.admin.v1.Entry;
 import dev.ratelimit.proto.admin.v1.GetCounterRequest;
 import dev.ratelimit.proto.admin.v1.GetCounterResponse;
 import dev.ratelimit.proto.admin.v1.GetQuotaRequest;
 import dev.ratelimit.proto.admin.v1.QuotaResponse;
+import dev.ratelimit.proto.admin.v1.RateLimitAdminGrpc;
 import dev.ratelimit.proto.admin.v1.RecordVolumeRequest;
 import dev.ratelimit.proto.admin.v1.RecordVolumeResponse;
 import dev.ratelimit.proto.admin.v1.SetQuotaRequest;
 import dev.ratelimit.quota.Quota;
 import dev.ratelimit.quota.QuotaBook;
 import dev.ratelimit.store.StoreException;
-import dev.ratelimit.proto.admin.v1.RateLimitAdminGrpc;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
-import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
-import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
-import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.math.BigDecimal;
@@ -34,35 +31,28 @@ public final class AdminGrpcService extends RateLimitAdminGrpc.RateLimitAdminImp
 
   @Override
   public void getCounter(GetCounterRequest request, StreamObserver<GetCounterResponse> responses) {
-    RateLimitDescriptor.Builder descriptor = RateLimitDescriptor.newBuilder()
-        .setHitsAddend(UInt64Value.of(0));
+    RateLimitDescriptor.Builder descriptor = RateLimitDescriptor.newBuilder();
     for (Entry entry : request.getEntriesList()) {
       descriptor.addEntries(RateLimitDescriptor.Entry.newBuilder().setKey(entry.getKey()).setValue(entry.getValue()));
     }
-    RateLimitResponse response;
+    RateLimitEngine.CounterView view;
     try {
-      response = engine.shouldRateLimit(RateLimitRequest.newBuilder()
-          .setDomain(request.getDomain())
-          .addDescriptors(descriptor)
-          .build());
+      view = engine.inspect(request.getDomain(), descriptor.build());
     } catch (InvalidRequestException e) {
       responses.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
       return;
+    } catch (StoreException e) {
+      responses.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
+      return;
     }
-    DescriptorStatus status = response.getStatuses(0);
-    GetCounterResponse.Builder out = GetCounterResponse.newBuilder().setMatched(status.hasCurrentLimit());
-    if (status.hasCurrentLimit()) {
-      long limit = Integer.toUnsignedLong(status.getCurrentLimit().getRequestsPerUnit());
-      out.setRuleName(status.getCurrentLimit().getName()).setLimit(limit);
-      for (var header : response.getResponseHeadersToAddList()) {
-        long value = Long.parseLong(header.getValue());
-        switch (header.getKey()) {
-          case RateLimitEngine.HEADER_CURRENT -> out.setCurrent(value);
-          case RateLimitEngine.HEADER_REMAINING -> out.setRemaining(value);
-          case RateLimitEngine.HEADER_RESET -> out.setResetUnixSeconds(value);
-          default -> { }
-        }
-      }
+    GetCounterResponse.Builder out = GetCounterResponse.newBuilder().setMatched(view != null);
+    if (view != null) {
+      Verdict v = view.verdict();
+      out.setRuleName(view.rule().name())
+          .setLimit(v.limit())
+          .setCurrent(v.current())
+          .setRemaining(v.remaining())
+          .setResetUnixSeconds(v.resetEpochSeconds());
     }
     responses.onNext(out.build());
     responses.onCompleted();

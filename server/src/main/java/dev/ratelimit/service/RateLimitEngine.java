@@ -183,12 +183,7 @@ public final class RateLimitEngine {
 
   private void evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
     try {
-      long limit = e.limit;
-      if (e.quotaOrg != null) {
-        // A dynamic rule: base + the organisation's added quota, which changes only at 10-minute boundaries.
-        limit = Math.min(limit + quotas.added(e.quotaOrg, now), PolicyLoader.MAX_LIMIT);
-      }
-      e.verdict = store.apply(e.key, e.rule.limiter(), now, e.hits, limit);
+      e.verdict = store.apply(e.key, e.rule.limiter(), now, e.hits, limitOf(e, now));
     } catch (StoreException failure) {
       metrics.storeFailure(failure.kind());
       metrics.decision(domain, e.rule, Outcome.STORE_FAILURE);
@@ -205,6 +200,41 @@ public final class RateLimitEngine {
             .setUnit(e.rule.unit().proto()))
         .setLimitRemaining((int) Math.max(0, Math.min(v.remaining(), 0xFFFF_FFFFL)))
         .setDurationUntilReset(Duration.newBuilder().setSeconds(v.secondsUntilReset(now)));
+  }
+
+  /** The limit in force: the rule's (or override's), plus the organisation's added quota for a dynamic rule. */
+  private long limitOf(Evaluation e, long now) {
+    if (e.quotaOrg == null) {
+      return e.limit;
+    }
+    // Changes only at 10-minute boundaries (DESIGN §5).
+    return Math.min(e.limit + quotas.added(e.quotaOrg, now), PolicyLoader.MAX_LIMIT);
+  }
+
+  /**
+   * A counter as seen by {@link #inspect}.
+   *
+   * @param rule the rule the descriptor matched
+   * @param verdict the counter's state now, as a check-only decision would see it
+   */
+  public record CounterView(RateLimitRule rule, Verdict verdict) {}
+
+  /**
+   * Reads one descriptor's counter without counting anything, for the admin API. Null when the domain is unknown or
+   * the descriptor matches no rule or an unlimited one.
+   *
+   * @throws StoreException when the store cannot read the counter
+   */
+  public CounterView inspect(String domainName, RateLimitDescriptor descriptor) throws InvalidRequestException {
+    RateLimitRequest request = RateLimitRequest.newBuilder().setDomain(domainName).addDescriptors(descriptor).build();
+    validateShape(request);
+    DomainPolicy domain = policy.get().domain(domainName);
+    Evaluation e = domain == null ? null : resolve(request, domain, 0);
+    if (e == null || e.rule.unlimited()) {
+      return null;
+    }
+    long now = clock.millis();
+    return new CounterView(e.rule, store.apply(e.key, e.rule.limiter(), now, 0, limitOf(e, now)));
   }
 
   /**
