@@ -17,6 +17,9 @@ import dev.ratelimit.service.RequestLimits;
 import dev.ratelimit.service.ServiceMetrics;
 import dev.ratelimit.quota.QuotaBook;
 import dev.ratelimit.quota.QuotaLedger;
+import dev.ratelimit.security.MalformedRequestGuard;
+import dev.ratelimit.security.SecuritySettings;
+import dev.ratelimit.security.TransportSecurity;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.Sweeper;
@@ -65,6 +68,7 @@ public final class RateLimitServer implements AutoCloseable {
    * @param sweepInterval how often idle keys are removed
    * @param quotaRate added requests per US dollar of an organisation's 24 h volume, for {@code dynamic} rules
    * @param operations the admin HTTP port, the policy watcher and metric bounds
+   * @param security TLS, request size bound and client-address keying (docs/security.md)
    */
   public record Settings(
       String bindAddress,
@@ -77,7 +81,8 @@ public final class RateLimitServer implements AutoCloseable {
       Duration drainTimeout,
       Duration sweepInterval,
       BigDecimal quotaRate,
-      Operations operations) {
+      Operations operations,
+      SecuritySettings security) {
     public Settings {
       Objects.requireNonNull(bindAddress, "bindAddress");
       Objects.requireNonNull(store, "store");
@@ -87,6 +92,7 @@ public final class RateLimitServer implements AutoCloseable {
       Objects.requireNonNull(sweepInterval, "sweepInterval");
       Objects.requireNonNull(quotaRate, "quotaRate");
       Objects.requireNonNull(operations, "operations");
+      Objects.requireNonNull(security, "security");
       if (quotaRate.signum() < 0) {
         throw new IllegalArgumentException("the quota rate must be at least 0, not " + quotaRate);
       }
@@ -95,16 +101,16 @@ public final class RateLimitServer implements AutoCloseable {
       }
     }
 
-    /** Settings with the default quota rate ({@link QuotaLedger#DEFAULT_RATE}) and operations defaults. */
+    /** Settings with the default quota rate ({@link QuotaLedger#DEFAULT_RATE}), operations and security. */
     public Settings(String bindAddress, int grpcPort, Path configPath, ChronicleMapStore.Settings store,
         RequestLimits limits, FailureMode failureMode, boolean noop, Duration drainTimeout, Duration sweepInterval) {
       this(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          QuotaLedger.DEFAULT_RATE, Operations.defaults());
+          QuotaLedger.DEFAULT_RATE, Operations.defaults(), SecuritySettings.defaults());
     }
 
     public Settings withQuotaRate(BigDecimal rate) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, rate, operations);
+          sweepInterval, rate, operations, security);
     }
 
     /**
@@ -114,37 +120,47 @@ public final class RateLimitServer implements AutoCloseable {
     public static Settings loopbackDefaults() {
       return new Settings("127.0.0.1", 0, null, ChronicleMapStore.Settings.defaults(), RequestLimits.defaults(),
           FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60), QuotaLedger.DEFAULT_RATE,
-          Operations.defaults().withAdminPort(0));
+          Operations.defaults().withAdminPort(0), SecuritySettings.defaults());
     }
 
     public Settings withConfigPath(Path path) {
       return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          quotaRate, operations);
+          quotaRate, operations, security);
     }
 
     public Settings withStore(ChronicleMapStore.Settings newStore) {
       return new Settings(bindAddress, grpcPort, configPath, newStore, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations);
+          sweepInterval, quotaRate, operations, security);
+    }
+
+    public Settings withSecurity(SecuritySettings newSecurity) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, operations, newSecurity);
+    }
+
+    public Settings withLimits(RequestLimits newLimits) {
+      return new Settings(bindAddress, grpcPort, configPath, store, newLimits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, operations, security);
     }
 
     public Settings withNoop(boolean noopMode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noopMode, drainTimeout,
-          sweepInterval, quotaRate, operations);
+          sweepInterval, quotaRate, operations, security);
     }
 
     public Settings withFailureMode(FailureMode mode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, mode, noop, drainTimeout, sweepInterval,
-          quotaRate, operations);
+          quotaRate, operations, security);
     }
 
     public Settings withDrainTimeout(Duration timeout) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, timeout, sweepInterval,
-          quotaRate, operations);
+          quotaRate, operations, security);
     }
 
     public Settings withOperations(Operations ops) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, ops);
+          sweepInterval, quotaRate, ops, security);
     }
   }
 
@@ -202,6 +218,7 @@ public final class RateLimitServer implements AutoCloseable {
   private final RateLimitEngine engine;
   private final PolicyReloader reloader;
   private final Sweeper sweeper;
+  private final TransportSecurity transport;
   private ScheduledExecutorService background;
   private ConfigWatcher watcher;
   private AdminHttpServer admin;
@@ -209,7 +226,8 @@ public final class RateLimitServer implements AutoCloseable {
   private boolean closed;
 
   private RateLimitServer(Settings settings, Server grpc, HealthStatusManager health, CounterStore store,
-      PolicyHolder policy, RateLimitEngine engine, PolicyReloader reloader, Sweeper sweeper) {
+      PolicyHolder policy, RateLimitEngine engine, PolicyReloader reloader, Sweeper sweeper,
+      TransportSecurity transport) {
     this.settings = settings;
     this.grpc = grpc;
     this.health = health;
@@ -218,6 +236,7 @@ public final class RateLimitServer implements AutoCloseable {
     this.engine = engine;
     this.reloader = reloader;
     this.sweeper = sweeper;
+    this.transport = transport;
   }
 
   /** Loads the policy, opens the store and starts serving. */
@@ -233,16 +252,25 @@ public final class RateLimitServer implements AutoCloseable {
   public static RateLimitServer start(Settings settings, Clock clock, MeterRegistry registry,
       UnaryOperator<CounterStore> storeWrapper) throws IOException, ConfigException {
     HealthStatusManager health = new HealthStatusManager();
+    TransportSecurity transport = TransportSecurity.open(settings.security().tls());
     // Decisions on the embedded store take microseconds and never wait on I/O, so they run on the Netty event loop
     // instead of paying a thread hand-off per call. A store that does network I/O must use an executor instead.
+    // Requests above the size bound are refused (RESOURCE_EXHAUSTED) before they are parsed.
     NettyServerBuilder builder = NettyServerBuilder
-        .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()))
+        .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()), transport.credentials())
+        .maxInboundMessageSize(settings.security().maxRequestBytes())
         .directExecutor()
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance());
     if (settings.noop()) {
-      Server grpc = builder.addService(new NoopRateLimitService()).build().start();
-      RateLimitServer server = new RateLimitServer(settings, grpc, health, null, null, null, null, null);
+      Server grpc;
+      try {
+        grpc = builder.addService(new NoopRateLimitService()).build().start();
+      } catch (IOException | RuntimeException e) {
+        transport.close();
+        throw e;
+      }
+      RateLimitServer server = new RateLimitServer(settings, grpc, health, null, null, null, null, null, transport);
       server.startOperations(registry);
       server.serving();
       log.info("started in NOOP mode (always OK, no policy, no store) on {}:{}; admin HTTP {}", settings.bindAddress(),
@@ -250,30 +278,41 @@ public final class RateLimitServer implements AutoCloseable {
       return server;
     }
     PolicyLoader loader = new PolicyLoader();
-    Map<String, String> sources = settings.configPath() == null ? loader.readDefault()
-        : loader.read(settings.configPath());
-    PolicyIndex index = loader.parse(sources);
+    Map<String, String> sources;
+    PolicyIndex index;
+    CounterStore store;
+    try {
+      sources = settings.configPath() == null ? loader.readDefault() : loader.read(settings.configPath());
+      index = loader.parse(sources);
+      store = ChronicleMapStore.open(settings.store());
+    } catch (IOException | ConfigException | RuntimeException e) {
+      transport.close();
+      throw e;
+    }
     PolicyHolder policy = new PolicyHolder(index);
-    CounterStore store = ChronicleMapStore.open(settings.store());
     RateLimitEngine engine;
+    ServiceMetrics metrics;
     Server grpc;
     try {
       store = Objects.requireNonNull(storeWrapper.apply(store), "the store wrapper returned null");
-      engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(),
-          new ServiceMetrics(registry, clock, settings.operations().detailedMetricValues()),
-          new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()));
+      metrics = new ServiceMetrics(registry, clock, settings.operations().detailedMetricValues());
+      engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(), metrics,
+          new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()),
+          settings.security().clientAddresses());
       grpc = builder
-          .addService(new RateLimitGrpcService(engine))
+          .addService(MalformedRequestGuard.guard(new RateLimitGrpcService(engine).bindService(), metrics::invalidRequest))
           .addService(new AdminGrpcService(engine))
           .build()
           .start();
     } catch (IOException | RuntimeException e) {
       store.close();
+      transport.close();
       throw e;
     }
     PolicyReloader reloader = new PolicyReloader(settings.configPath(), loader, policy, sources, clock, registry);
     Sweeper sweeper = new Sweeper(store, settings.store().maxEntries(), clock, registry);
-    RateLimitServer server = new RateLimitServer(settings, grpc, health, store, policy, engine, reloader, sweeper);
+    RateLimitServer server =
+        new RateLimitServer(settings, grpc, health, store, policy, engine, reloader, sweeper, transport);
     server.startOperations(registry);
     server.serving();
     log.info("started on {}:{} with domains {} from {}; store: {} (max entries {}), failure mode {}, limits {}; "
@@ -286,6 +325,8 @@ public final class RateLimitServer implements AutoCloseable {
         settings.configPath() == null ? "never (embedded)" : !settings.operations().watchConfig()
             ? "only on POST /reload" : "on file change, checked every " + settings.operations().configCheckInterval(),
         settings.drainTimeout(), settings.sweepInterval());
+    log.info("transport: {}, requests up to {} bytes, client addresses {}", transport.tls() ? "TLS" : "plaintext",
+        settings.security().maxRequestBytes(), settings.security().clientAddresses());
     return server;
   }
 
@@ -418,6 +459,7 @@ public final class RateLimitServer implements AutoCloseable {
     if (admin != null) {
       admin.close();
     }
+    transport.close();
     log.info("stopped");
   }
 }
