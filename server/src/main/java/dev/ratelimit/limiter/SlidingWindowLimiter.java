@@ -115,9 +115,10 @@ public final class SlidingWindowLimiter implements Limiter {
     long inSlot = read(state, at);
     boolean admitted = hits <= limit - current && hits <= counterMax - inSlot;
     if (admitted && hits > 0) {
+      // Expiry first: a process killed between the two writes leaves a later expiry, never a count the sweeper drops.
+      state.putLong(StateBuffer.EXPIRES_AT, agesOutAt(newest));
       write(state, at, inSlot + hits);
       current += hits;
-      state.putLong(StateBuffer.EXPIRES_AT, agesOutAt(newest));
     }
     return new Verdict(!admitted, limit, current, limit - current, resetAt(state, newest, nowMillis));
   }
