@@ -13,11 +13,14 @@ import dev.ratelimit.service.RequestLimits;
 import dev.ratelimit.service.ServiceMetrics;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.CounterStore;
+import dev.ratelimit.store.redis.RedisStore;
 import io.grpc.Server;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -50,6 +53,7 @@ public final class RateLimitServer implements AutoCloseable {
    * @param noop answer OK to everything with no policy or store (benchmark baseline)
    * @param drainTimeout how long shutdown waits for in-flight calls
    * @param sweepInterval how often idle keys are removed
+   * @param redis the shared Redis store to use instead of the embedded one, or null for the embedded store
    */
   public record Settings(
       String bindAddress,
@@ -60,7 +64,8 @@ public final class RateLimitServer implements AutoCloseable {
       FailureMode failureMode,
       boolean noop,
       Duration drainTimeout,
-      Duration sweepInterval) {
+      Duration sweepInterval,
+      RedisStore.Settings redis) {
     public Settings {
       Objects.requireNonNull(bindAddress, "bindAddress");
       Objects.requireNonNull(store, "store");
@@ -73,21 +78,33 @@ public final class RateLimitServer implements AutoCloseable {
     /** Defaults on an ephemeral loopback port, embedded policy, in-memory store: the starting point for tests. */
     public static Settings loopbackDefaults() {
       return new Settings("127.0.0.1", 0, null, ChronicleMapStore.Settings.defaults(), RequestLimits.defaults(),
-          FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60));
+          FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60), null);
     }
 
     public Settings withConfigPath(Path path) {
-      return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval);
+      return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval,
+          redis);
     }
 
     public Settings withStore(ChronicleMapStore.Settings newStore) {
       return new Settings(bindAddress, grpcPort, configPath, newStore, limits, failureMode, noop, drainTimeout,
-          sweepInterval);
+          sweepInterval, redis);
     }
 
     public Settings withNoop(boolean noopMode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noopMode, drainTimeout,
-          sweepInterval);
+          sweepInterval, redis);
+    }
+
+    /** Shares counters through Redis instead of the embedded store; null goes back to the embedded store. */
+    public Settings withRedis(RedisStore.Settings newRedis) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, newRedis);
+    }
+
+    public Settings withFailureMode(FailureMode newMode) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, newMode, noop, drainTimeout,
+          sweepInterval, redis);
     }
   }
 
@@ -129,7 +146,9 @@ public final class RateLimitServer implements AutoCloseable {
     PolicyLoader loader = new PolicyLoader();
     PolicyIndex index = settings.configPath() == null ? loader.loadDefault() : loader.load(settings.configPath());
     PolicyHolder policy = new PolicyHolder(index);
-    CounterStore store = ChronicleMapStore.open(settings.store());
+    CounterStore store = settings.redis() == null
+        ? ChronicleMapStore.open(settings.store())
+        : RedisStore.open(settings.redis());
     RateLimitEngine engine;
     Server grpc;
     try {
@@ -145,6 +164,16 @@ public final class RateLimitServer implements AutoCloseable {
       throw e;
     }
     health.setStatus("", ServingStatus.SERVING);
+    if (store instanceof RedisStore redis) {
+      registerRedisMeters(redis, registry);
+      log.info("started on {}:{} with domains {} from {}; store: Redis at {}, failure mode {}, limits {}",
+          settings.bindAddress(), grpc.getPort(),
+          index.domains().stream().map(d -> d.domain()).sorted().toList(),
+          settings.configPath() == null ? "the embedded default policy" : settings.configPath(),
+          settings.redis().uri(), settings.failureMode(), settings.limits());
+      // Redis expires keys by itself: no sweeper.
+      return new RateLimitServer(settings, grpc, health, store, policy, engine, null);
+    }
     ScheduledExecutorService background = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "ratelimit-sweeper");
       t.setDaemon(true);
@@ -159,6 +188,15 @@ public final class RateLimitServer implements AutoCloseable {
         settings.store().dataFile() == null ? "in memory" : settings.store().dataFile(),
         settings.store().maxEntries(), settings.failureMode(), settings.limits());
     return new RateLimitServer(settings, grpc, health, store, policy, engine, background);
+  }
+
+  private static void registerRedisMeters(RedisStore redis, MeterRegistry registry) {
+    FunctionCounter.builder("ratelimit_redis_local_rejections", redis, RedisStore::localRejections)
+        .description("Requests rejected from the local over-limit cache without asking Redis")
+        .register(registry);
+    Gauge.builder("ratelimit_redis_overlimit_cache_keys", redis, RedisStore::overLimitCacheSize)
+        .description("Keys held in the local over-limit cache")
+        .register(registry);
   }
 
   private static void sweep(CounterStore store, Clock clock) {

@@ -1,0 +1,266 @@
+package dev.ratelimit.store;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.ratelimit.limiter.SlidingWindowLimiter;
+import dev.ratelimit.limiter.Verdict;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The behaviour every {@link CounterStore} must have with the sliding window of DESIGN §3, whatever keeps the state.
+ * Each store's test class extends it once, so the embedded and the Redis store pass the very same suite. Time is
+ * explicit: stores must decide on the {@code nowMillis} given (the Redis store in its caller-time mode).
+ */
+public abstract class CounterStoreContract {
+  protected static final long T0 = 1_767_225_600_000L; // 2026-01-01T00:00:00Z, a slot boundary
+  protected static final SlidingWindowLimiter PER_MINUTE = new SlidingWindowLimiter(Duration.ofMinutes(1), 60);
+  protected static final byte[] KEY = bytes("org-acme");
+
+  protected CounterStore store;
+
+  /** A new, empty store deciding on the times it is given. */
+  protected abstract CounterStore openEmptyStore() throws Exception;
+
+  /**
+   * Asserts that the store drops {@code key}'s state once {@code expiresAtMillis} has passed, and not before
+   * (checked at {@code nowMillis}, the time of the last hit).
+   */
+  protected abstract void assertStateExpiresAt(byte[] key, long nowMillis, long expiresAtMillis) throws Exception;
+
+  protected static byte[] bytes(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  @BeforeEach
+  void openStore() throws Exception {
+    store = openEmptyStore();
+  }
+
+  @AfterEach
+  void closeStore() {
+    if (store != null) {
+      store.close();
+    }
+  }
+
+  private Verdict hit(long at) {
+    return store.apply(KEY, PER_MINUTE, at, 1, 60);
+  }
+
+  @Test
+  public void theLimitIsEnforcedAndRemainingCountsDown() {
+    for (int i = 0; i < 60; i++) {
+      Verdict v = hit(T0 + i * 900L);
+      assertFalse(v.overLimit(), "request " + (i + 1));
+      assertEquals(i + 1, v.current());
+      assertEquals(59 - i, v.remaining());
+      assertEquals(60, v.limit());
+    }
+    Verdict v61 = hit(T0 + 59_999);
+    assertTrue(v61.overLimit());
+    assertEquals(60, v61.current());
+    assertEquals(0, v61.remaining());
+  }
+
+  @Test
+  public void admittedAgainExactlyWhenTheOldestSlotAgesOut() {
+    for (int i = 0; i < 60; i++) {
+      hit(T0 + 500);
+    }
+    long agesOut = T0 + 1_000 + 60_000;
+    Verdict rejected = hit(agesOut - 1);
+    assertTrue(rejected.overLimit());
+    assertEquals(agesOut, rejected.resetAtMillis());
+    Verdict v = hit(agesOut);
+    assertFalse(v.overLimit());
+    assertEquals(1, v.current());
+  }
+
+  @Test
+  public void resetIsTheOldestNonEmptySlotsEndPlusTheWindow() {
+    hit(T0 + 2_300);
+    hit(T0 + 7_100);
+    Verdict v = hit(T0 + 30_000);
+    assertEquals(T0 + 63_000, v.resetAtMillis());
+    assertEquals((T0 + 63_000) / 1000, v.resetEpochSeconds());
+    Verdict later = store.apply(KEY, PER_MINUTE, T0 + 63_000, 0, 60);
+    assertEquals(2, later.current(), "the first hit aged out");
+    assertEquals(T0 + 68_000, later.resetAtMillis());
+  }
+
+  @Test
+  public void rejectedRequestsAreNotRecordedSoThereIsNoLockout() {
+    for (int i = 0; i < 60; i++) {
+      hit(T0);
+    }
+    for (int i = 0; i < 500; i++) {
+      assertTrue(hit(T0 + 10_000 + i * 80L).overLimit());
+    }
+    Verdict v = hit(T0 + 61_000);
+    assertFalse(v.overLimit(), "recovery when the first slot ages out");
+    assertEquals(1, v.current());
+  }
+
+  @Test
+  public void zeroHitsOnlyPeeksAndAPeekOrRejectionOfANewKeyStoresNothing() {
+    assertEquals(0, store.apply(KEY, PER_MINUTE, T0, 0, 60).current());
+    assertTrue(store.apply(KEY, PER_MINUTE, T0, 61, 60).overLimit());
+    assertEquals(0, store.size(), "nothing stored for a peek or a rejection");
+    hit(T0 + 100);
+    hit(T0 + 200);
+    Verdict peek = store.apply(KEY, PER_MINUTE, T0 + 300, 0, 60);
+    assertFalse(peek.overLimit());
+    assertEquals(2, peek.current());
+    assertEquals(2, store.apply(KEY, PER_MINUTE, T0 + 400, 0, 60).current(), "peeking changed nothing");
+  }
+
+  @Test
+  public void loweringTheLimitGivesNegativeRemaining() {
+    for (int i = 0; i < 10; i++) {
+      hit(T0 + i);
+    }
+    Verdict lowered = store.apply(KEY, PER_MINUTE, T0 + 1_000, 1, 4);
+    assertTrue(lowered.overLimit());
+    assertEquals(10, lowered.current());
+    assertEquals(-6, lowered.remaining());
+    assertEquals(4, lowered.limit());
+    Verdict peek = store.apply(KEY, PER_MINUTE, T0 + 1_000, 0, 4);
+    assertTrue(peek.overLimit(), "even a peek is over a limit already exceeded");
+    assertEquals(-6, peek.remaining());
+    Verdict raisedAgain = store.apply(KEY, PER_MINUTE, T0 + 1_000, 1, 60);
+    assertFalse(raisedAgain.overLimit());
+    assertEquals(11, raisedAgain.current());
+  }
+
+  @Test
+  public void hugeHitsAreRejectedWithoutOverflowOrRecording() {
+    hit(T0);
+    Verdict v = store.apply(KEY, PER_MINUTE, T0 + 1, Long.MAX_VALUE, 60);
+    assertTrue(v.overLimit());
+    assertEquals(1, v.current());
+    Verdict fits = store.apply(KEY, PER_MINUTE, T0 + 2, 59, 60);
+    assertFalse(fits.overLimit(), "hits that exactly fill the limit are admitted");
+    assertEquals(60, fits.current());
+  }
+
+  @Test
+  public void aClockSteppingBackCountsIntoTheNewestSlot() {
+    hit(T0 + 5_000);
+    Verdict back = hit(T0 + 2_000);
+    assertFalse(back.overLimit());
+    assertEquals(2, back.current());
+    assertEquals(T0 + 66_000, back.resetAtMillis(), "both hits are in the newest slot [5 s, 6 s)");
+    assertEquals(2, store.apply(KEY, PER_MINUTE, T0 + 65_999, 0, 60).current());
+    assertEquals(0, store.apply(KEY, PER_MINUTE, T0 + 66_000, 0, 60).current());
+  }
+
+  @Test
+  public void countersOfDifferentKeysAreIndependent() {
+    for (int i = 0; i < 3; i++) {
+      store.apply(bytes("a"), PER_MINUTE, T0, 1, 3);
+    }
+    assertTrue(store.apply(bytes("a"), PER_MINUTE, T0, 1, 3).overLimit());
+    assertFalse(store.apply(bytes("b"), PER_MINUTE, T0, 1, 3).overLimit());
+    assertEquals(1, store.apply(bytes("b"), PER_MINUTE, T0, 0, 3).current());
+  }
+
+  @Test
+  public void aBatchDecidesLikeTheSameCallsOneAfterTheOther() {
+    SlidingWindowLimiter perSecond = new SlidingWindowLimiter(Duration.ofSeconds(1), 10);
+    for (int i = 0; i < 2; i++) {
+      store.apply(bytes("full"), PER_MINUTE, T0, 1, 2);
+    }
+    List<CounterStore.Op> ops = List.of(
+        new CounterStore.Op(bytes("plan"), PER_MINUTE, 1, 2),
+        new CounterStore.Op(bytes("full"), PER_MINUTE, 1, 2),
+        new CounterStore.Op(bytes("plan"), PER_MINUTE, 1, 2),
+        new CounterStore.Op(bytes("plan"), PER_MINUTE, 1, 2),
+        new CounterStore.Op(bytes("burst"), perSecond, 3, 5));
+    CounterStore.Result[] results = store.applyAll(ops, T0 + 10);
+    assertEquals(5, results.length);
+    for (CounterStore.Result r : results) {
+      assertNull(r.failure());
+    }
+    assertFalse(results[0].verdict().overLimit());
+    assertTrue(results[1].verdict().overLimit());
+    assertFalse(results[2].verdict().overLimit());
+    assertEquals(2, results[2].verdict().current(), "the second op on a key sees the first");
+    assertTrue(results[3].verdict().overLimit());
+    assertEquals(3, results[4].verdict().current());
+    assertEquals(T0 + 1_100, results[4].verdict().resetAtMillis(), "slot [0, 100 ms) ages out after 1.1 s");
+    assertEquals(2, store.apply(bytes("plan"), PER_MINUTE, T0 + 20, 0, 2).current());
+  }
+
+  @Test
+  public void stateExpiresWhenItsNewestHitAgesOut() throws Exception {
+    hit(T0 + 500);
+    hit(T0 + 3_200); // newest slot [3 s, 4 s) ages out at 64 s
+    assertStateExpiresAt(KEY, T0 + 3_200, T0 + 64_000);
+    Verdict after = store.apply(KEY, PER_MINUTE, T0 + 64_000, 0, 60);
+    assertEquals(0, after.current());
+    assertEquals(T0 + 64_000, after.resetAtMillis(), "an empty window resets now");
+  }
+
+  @Test
+  public void eightThreadsNeverAdmitMoreThanTheLimitWithinAnyWindow() throws Exception {
+    // 8 threads hit one key concurrently at the same instant; between rounds a barrier moves the clock 3.7 s on.
+    long limit = 200;
+    int rounds = 40;
+    AtomicLong clock = new AtomicLong(T0);
+    long[] admittedPerRound = new long[rounds];
+    AtomicLong admittedThisRound = new AtomicLong();
+    int[] round = {0};
+    CyclicBarrier barrier = new CyclicBarrier(8, () -> {
+      admittedPerRound[round[0]++] = admittedThisRound.getAndSet(0);
+      clock.addAndGet(3_700);
+    });
+    ExecutorService pool = Executors.newFixedThreadPool(8);
+    try {
+      List<Future<?>> tasks = new ArrayList<>();
+      for (int t = 0; t < 8; t++) {
+        tasks.add(pool.submit(() -> {
+          for (int r = 0; r < rounds; r++) {
+            for (int i = 0; i < 40; i++) {
+              if (!store.apply(KEY, PER_MINUTE, clock.get(), 1, limit).overLimit()) {
+                admittedThisRound.incrementAndGet();
+              }
+            }
+            barrier.await(60, TimeUnit.SECONDS);
+          }
+          return null;
+        }));
+      }
+      for (Future<?> task : tasks) {
+        task.get(120, TimeUnit.SECONDS);
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    long total = 0;
+    for (int end = 0; end < rounds; end++) {
+      long inWindow = 0;
+      for (int r = end; r >= 0 && (end - r) * 3_700L < 60_000; r--) {
+        inWindow += admittedPerRound[r];
+      }
+      assertTrue(inWindow <= limit, "60 s ending at round " + end + " admitted " + inWindow);
+      total += admittedPerRound[end];
+    }
+    assertEquals(limit, admittedPerRound[0], "the first round fills the limit exactly");
+    assertTrue(total >= 2 * limit, "windows keep freeing: admitted " + total + " in " + rounds * 3.7 + " s");
+  }
+}
