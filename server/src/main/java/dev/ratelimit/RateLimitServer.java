@@ -11,6 +11,8 @@ import dev.ratelimit.service.RateLimitEngine;
 import dev.ratelimit.service.RateLimitGrpcService;
 import dev.ratelimit.service.RequestLimits;
 import dev.ratelimit.service.ServiceMetrics;
+import dev.ratelimit.quota.QuotaBook;
+import dev.ratelimit.quota.QuotaLedger;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.redis.RedisStore;
@@ -23,6 +25,7 @@ import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
+import java.math.BigDecimal;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -53,6 +56,7 @@ public final class RateLimitServer implements AutoCloseable {
    * @param noop answer OK to everything with no policy or store (benchmark baseline)
    * @param drainTimeout how long shutdown waits for in-flight calls
    * @param sweepInterval how often idle keys are removed
+   * @param quotaRate added requests per US dollar of an organisation's 24 h volume, for {@code dynamic} rules
    * @param redis the shared Redis store to use instead of the embedded one, or null for the embedded store
    */
   public record Settings(
@@ -65,6 +69,7 @@ public final class RateLimitServer implements AutoCloseable {
       boolean noop,
       Duration drainTimeout,
       Duration sweepInterval,
+      BigDecimal quotaRate,
       RedisStore.Settings redis) {
     public Settings {
       Objects.requireNonNull(bindAddress, "bindAddress");
@@ -73,38 +78,54 @@ public final class RateLimitServer implements AutoCloseable {
       Objects.requireNonNull(failureMode, "failureMode");
       Objects.requireNonNull(drainTimeout, "drainTimeout");
       Objects.requireNonNull(sweepInterval, "sweepInterval");
+      Objects.requireNonNull(quotaRate, "quotaRate");
+      if (quotaRate.signum() < 0) {
+        throw new IllegalArgumentException("the quota rate must be at least 0, not " + quotaRate);
+      }
+    }
+
+    /** Settings with the default quota rate ({@link QuotaLedger#DEFAULT_RATE}). */
+    public Settings(String bindAddress, int grpcPort, Path configPath, ChronicleMapStore.Settings store,
+        RequestLimits limits, FailureMode failureMode, boolean noop, Duration drainTimeout, Duration sweepInterval) {
+      this(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout, sweepInterval,
+          QuotaLedger.DEFAULT_RATE, null);
+    }
+
+    public Settings withQuotaRate(BigDecimal rate) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, rate, redis);
     }
 
     /** Defaults on an ephemeral loopback port, embedded policy, in-memory store: the starting point for tests. */
     public static Settings loopbackDefaults() {
       return new Settings("127.0.0.1", 0, null, ChronicleMapStore.Settings.defaults(), RequestLimits.defaults(),
-          FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60), null);
+          FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60));
     }
 
     public Settings withConfigPath(Path path) {
       return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          redis);
+          quotaRate, redis);
     }
 
     public Settings withStore(ChronicleMapStore.Settings newStore) {
       return new Settings(bindAddress, grpcPort, configPath, newStore, limits, failureMode, noop, drainTimeout,
-          sweepInterval, redis);
+          sweepInterval, quotaRate, redis);
     }
 
     public Settings withNoop(boolean noopMode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noopMode, drainTimeout,
-          sweepInterval, redis);
+          sweepInterval, quotaRate, redis);
     }
 
     /** Shares counters through Redis instead of the embedded store; null goes back to the embedded store. */
     public Settings withRedis(RedisStore.Settings newRedis) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, newRedis);
+          sweepInterval, quotaRate, newRedis);
     }
 
     public Settings withFailureMode(FailureMode newMode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, newMode, noop, drainTimeout,
-          sweepInterval, redis);
+          sweepInterval, quotaRate, redis);
     }
   }
 
@@ -132,10 +153,16 @@ public final class RateLimitServer implements AutoCloseable {
   public static RateLimitServer start(Settings settings, Clock clock, MeterRegistry registry)
       throws IOException, ConfigException {
     HealthStatusManager health = new HealthStatusManager();
+    // Decisions on the embedded store take microseconds and never wait on I/O, so they run on the Netty event loop
+    // instead of paying a thread hand-off per call. With Redis a decision waits on the network (up to the Redis
+    // timeout), so calls run on gRPC's default executor and never block the event loop.
     NettyServerBuilder builder = NettyServerBuilder
         .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()))
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance());
+    if (settings.redis() == null) {
+      builder.directExecutor();
+    }
     if (settings.noop()) {
       Server grpc = builder.addService(new NoopRateLimitService()).build().start();
       health.setStatus("", ServingStatus.SERVING);
@@ -153,7 +180,8 @@ public final class RateLimitServer implements AutoCloseable {
     Server grpc;
     try {
       engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(),
-          new ServiceMetrics(registry));
+          new ServiceMetrics(registry),
+          new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()));
       grpc = builder
           .addService(new RateLimitGrpcService(engine))
           .addService(new AdminGrpcService(engine))

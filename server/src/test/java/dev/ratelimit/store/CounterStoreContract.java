@@ -5,8 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.ratelimit.limiter.FixedWindowLimiter;
+import dev.ratelimit.limiter.PenaltyLimiter;
 import dev.ratelimit.limiter.SlidingWindowLimiter;
+import dev.ratelimit.limiter.StateBuffer;
+import dev.ratelimit.limiter.TokenBucketLimiter;
 import dev.ratelimit.limiter.Verdict;
+import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -262,5 +267,107 @@ public abstract class CounterStoreContract {
     }
     assertEquals(limit, admittedPerRound[0], "the first round fills the limit exactly");
     assertTrue(total >= 2 * limit, "windows keep freeing: admitted " + total + " in " + rounds * 3.7 + " s");
+  }
+
+  @Test
+  public void aFixedWindowCountsPerEpochAlignedWindow() {
+    FixedWindowLimiter perMinute = new FixedWindowLimiter(Duration.ofMinutes(1));
+    for (int i = 0; i < 3; i++) {
+      assertFalse(store.apply(KEY, perMinute, T0 + 10_000 + i, 1, 3).overLimit());
+    }
+    Verdict over = store.apply(KEY, perMinute, T0 + 59_999, 1, 3);
+    assertTrue(over.overLimit());
+    assertEquals(3, over.current());
+    assertEquals(T0 + 60_000, over.resetAtMillis());
+    Verdict next = store.apply(KEY, perMinute, T0 + 60_000, 1, 3);
+    assertFalse(next.overLimit(), "a new window starts from zero");
+    assertEquals(1, next.current());
+    assertEquals(2, next.remaining());
+  }
+
+  @Test
+  public void aTokenBucketRefillsPerIntervalUpToItsCapacity() {
+    TokenBucketLimiter bucket = new TokenBucketLimiter(2, 1, Duration.ofSeconds(1));
+    assertFalse(store.apply(KEY, bucket, T0, 1, 5).overLimit());
+    Verdict second = store.apply(KEY, bucket, T0 + 10, 1, 5);
+    assertFalse(second.overLimit());
+    assertEquals(0, second.remaining(), "two initial tokens, both taken");
+    Verdict empty = store.apply(KEY, bucket, T0 + 20, 1, 5);
+    assertTrue(empty.overLimit());
+    assertEquals(5, empty.current());
+    assertEquals(T0 + 1_000, empty.resetAtMillis(), "the next refill");
+    assertFalse(store.apply(KEY, bucket, T0 + 1_000, 1, 5).overLimit(), "one token refilled");
+    Verdict peek = store.apply(KEY, bucket, T0 + 3_500, 0, 5);
+    assertEquals(2, peek.remaining(), "two more intervals elapsed");
+    assertEquals(3, peek.current());
+    assertEquals(T0 + 4_000, peek.resetAtMillis());
+    Verdict lowered = store.apply(KEY, bucket, T0 + 3_600, 0, 1);
+    assertEquals(1, lowered.remaining(), "never above the capacity, here lowered to 1");
+  }
+
+  @Test
+  public void aPenaltyKeepsRejectingAfterTheWindowFrees() {
+    PenaltyLimiter penalised = new PenaltyLimiter(PER_MINUTE, BigDecimal.ONE, Duration.ofMinutes(2),
+        Duration.ofMinutes(1));
+    assertFalse(store.apply(KEY, penalised, T0, 1, 2).overLimit());
+    assertFalse(store.apply(KEY, penalised, T0, 1, 2).overLimit());
+    Verdict trigger = store.apply(KEY, penalised, T0 + 100, 1, 2);
+    assertTrue(trigger.overLimit());
+    assertEquals(T0 + 120_100, trigger.resetAtMillis(), "the first rejection starts a 2-minute penalty");
+    assertTrue(store.apply(KEY, penalised, T0 + 61_000, 1, 2).overLimit(), "the window freed, the penalty holds");
+    Verdict after = store.apply(KEY, penalised, T0 + 120_100, 1, 2);
+    assertFalse(after.overLimit());
+    assertEquals(1, after.current());
+  }
+
+  /** A counter kept by {@link CounterStore#update}: adds one and keeps the state for a minute. */
+  private static final StateUpdate<Long> INCREMENT = new StateUpdate<>() {
+    @Override
+    public int stateSize() {
+      return 16;
+    }
+
+    @Override
+    public Long apply(StateBuffer state, long nowMillis) {
+      long value = state.getLong(8) + 1;
+      state.putLong(8, value);
+      state.putLong(StateBuffer.EXPIRES_AT, nowMillis + 60_000);
+      return value;
+    }
+  };
+
+  @Test
+  public void updatesAreAtomicUnderConcurrencyAndAStateWithoutExpiryIsNotKept() throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(4);
+    try {
+      List<Future<?>> tasks = new ArrayList<>();
+      for (int t = 0; t < 4; t++) {
+        tasks.add(pool.submit(() -> {
+          for (int i = 0; i < 50; i++) {
+            store.update(KEY, INCREMENT, T0);
+          }
+          return null;
+        }));
+      }
+      for (Future<?> task : tasks) {
+        task.get(60, TimeUnit.SECONDS);
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    assertEquals(201L, store.update(KEY, INCREMENT, T0 + 1), "no update lost");
+    StateUpdate<Long> readOnly = new StateUpdate<>() {
+      @Override
+      public int stateSize() {
+        return 16;
+      }
+
+      @Override
+      public Long apply(StateBuffer state, long nowMillis) {
+        return state.getLong(8);
+      }
+    };
+    assertEquals(0L, store.update(bytes("never-seen"), readOnly, T0));
+    assertEquals(1, store.size(), "reading a key never seen stores nothing");
   }
 }

@@ -1,7 +1,9 @@
 package dev.ratelimit.store.redis;
 
+import dev.ratelimit.limiter.FixedWindowLimiter;
 import dev.ratelimit.limiter.Limiter;
 import dev.ratelimit.limiter.SlidingWindowLimiter;
+import dev.ratelimit.limiter.TokenBucketLimiter;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -12,8 +14,10 @@ import java.util.HexFormat;
 import java.util.List;
 
 /**
- * The Lua script ({@code ratelimit.lua}) that runs every algorithm of {@code dev.ratelimit.limiter} inside Redis, and
- * the encoding of its arguments. One call decides any number of keys atomically, in order.
+ * A Lua script of this package with its SHA-1: {@code ratelimit.lua} runs the algorithms of
+ * {@code dev.ratelimit.limiter} inside Redis (one call decides any number of keys atomically, in order), and
+ * {@code state.lua} is the compare-and-set for state updates computed in Java. Also encodes the decision script's
+ * arguments.
  */
 final class LuaScript {
   /** Larger integers are not exact in Lua's doubles; hits and limits beyond it are clamped (both far past any use). */
@@ -21,6 +25,8 @@ final class LuaScript {
 
   private static final byte[] REDIS_TIME = new byte[0];
   private static final byte[] SLIDING_WINDOW = ascii("sliding_window");
+  private static final byte[] FIXED_WINDOW = ascii("fixed_window");
+  private static final byte[] TOKEN_BUCKET = ascii("token_bucket");
 
   private final byte[] source;
   private final String sha1;
@@ -30,11 +36,16 @@ final class LuaScript {
     this.sha1 = sha1Hex(source);
   }
 
-  /** Loads the script from the class path. */
+  /** Loads the decision script from the class path. */
   static LuaScript load() {
-    try (InputStream in = LuaScript.class.getResourceAsStream("ratelimit.lua")) {
+    return load("ratelimit.lua");
+  }
+
+  /** Loads a script of this package from the class path. */
+  static LuaScript load(String name) {
+    try (InputStream in = LuaScript.class.getResourceAsStream(name)) {
       if (in == null) {
-        throw new IllegalStateException("ratelimit.lua is missing from the class path");
+        throw new IllegalStateException(name + " is missing from the class path");
       }
       return new LuaScript(in.readAllBytes());
     } catch (IOException e) {
@@ -51,9 +62,10 @@ final class LuaScript {
     return sha1;
   }
 
-  /** Whether the script implements {@code limiter}'s algorithm. */
+  /** Whether the decision script implements {@code limiter}'s algorithm (others run in Java over compare-and-set). */
   static boolean supports(Limiter limiter) {
-    return limiter instanceof SlidingWindowLimiter;
+    return limiter instanceof SlidingWindowLimiter || limiter instanceof FixedWindowLimiter
+        || limiter instanceof TokenBucketLimiter;
   }
 
   /** The time argument: the caller's milliseconds, or empty to make the script read Redis {@code TIME}. */
@@ -68,22 +80,39 @@ final class LuaScript {
    */
   static void appendArguments(List<byte[]> args, Limiter limiter, long hits, long limit) {
     if (limiter instanceof SlidingWindowLimiter sw) {
-      args.add(SLIDING_WINDOW);
-      args.add(number(Math.min(hits, MAX_EXACT)));
-      args.add(number(Math.min(limit, MAX_EXACT)));
-      args.add(number(2));
+      common(args, SLIDING_WINDOW, hits, limit, 3);
       args.add(number(sw.slotMillis()));
       args.add(number(sw.precision()));
+      args.add(number((1L << (8 * sw.counterBytes())) - 1));
+      return;
+    }
+    if (limiter instanceof FixedWindowLimiter fw) {
+      common(args, FIXED_WINDOW, hits, limit, 1);
+      args.add(number(fw.windowMillis()));
+      return;
+    }
+    if (limiter instanceof TokenBucketLimiter tb) {
+      common(args, TOKEN_BUCKET, hits, limit, 3);
+      args.add(number(Math.min(tb.initialTokens(), MAX_EXACT)));
+      args.add(number(Math.min(tb.refillTokens(), MAX_EXACT)));
+      args.add(number(tb.refillIntervalMillis()));
       return;
     }
     throw new IllegalArgumentException("the Redis store has no script for " + limiter.getClass().getSimpleName());
   }
 
-  private static byte[] number(long value) {
+  private static void common(List<byte[]> args, byte[] algorithm, long hits, long limit, int parameters) {
+    args.add(algorithm);
+    args.add(number(Math.min(hits, MAX_EXACT)));
+    args.add(number(Math.min(limit, MAX_EXACT)));
+    args.add(number(parameters));
+  }
+
+  static byte[] number(long value) {
     return ascii(Long.toString(value));
   }
 
-  private static byte[] ascii(String s) {
+  static byte[] ascii(String s) {
     return s.getBytes(StandardCharsets.US_ASCII);
   }
 

@@ -1,8 +1,11 @@
 package dev.ratelimit.store.redis;
 
+import dev.ratelimit.limiter.HeapStateBuffer;
 import dev.ratelimit.limiter.Limiter;
+import dev.ratelimit.limiter.StateBuffer;
 import dev.ratelimit.limiter.Verdict;
 import dev.ratelimit.store.CounterStore;
+import dev.ratelimit.store.StateUpdate;
 import dev.ratelimit.store.StoreException;
 import io.lettuce.core.RedisCommandExecutionException;
 import io.lettuce.core.RedisFuture;
@@ -14,6 +17,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,8 +25,10 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,7 +36,10 @@ import org.slf4j.LoggerFactory;
  * The shared store (DESIGN §7): limiter state in Redis (standalone, Sentinel or Cluster), so that several replicas
  * enforce one limit together. Each decision is one atomic Lua script ({@code ratelimit.lua}, loaded once and called
  * by SHA) implementing exactly the algorithms of {@code dev.ratelimit.limiter}; all descriptors of one request go in
- * one call (one per hash slot on a cluster, sent together), so a request costs one round trip.
+ * one call (one per hash slot on a cluster, sent together), so a request costs one round trip. Updates computed in
+ * Java ({@link #update}: the dynamic quota ledger; and algorithms without a Lua port, such as the penalty wrapper)
+ * read the state, compute, and write it back with an atomic compare-and-set script, retrying when another replica
+ * changed it in between.
  *
  * <p><b>Clock.</b> With {@link TimeSource#REDIS} (production) the script reads Redis {@code TIME} and the
  * {@code nowMillis} callers pass is ignored for the decision; it only times the local over-limit cache.
@@ -47,6 +56,10 @@ import org.slf4j.LoggerFactory;
 public final class RedisStore implements CounterStore {
   private static final Logger log = LoggerFactory.getLogger(RedisStore.class);
   private static final long WARN_INTERVAL_MILLIS = 60_000;
+  private static final int MAX_CAS_ATTEMPTS = 64;
+  private static final byte[] EMPTY = new byte[0];
+  private static final byte[] GET = LuaScript.ascii("get");
+  private static final byte[] CAS = LuaScript.ascii("cas");
 
   /**
    * How to reach Redis and decide there.
@@ -101,6 +114,7 @@ public final class RedisStore implements CounterStore {
   private final Settings settings;
   private final RedisConnection connection;
   private final LuaScript script;
+  private final LuaScript stateScript;
   private final byte[] prefix;
   private final OverLimitCache overLimit;
   private final long timeoutNanos;
@@ -108,10 +122,11 @@ public final class RedisStore implements CounterStore {
   private final AtomicLong failures = new AtomicLong();
   private final AtomicLong nextWarnAt = new AtomicLong(Long.MIN_VALUE);
 
-  private RedisStore(Settings settings, RedisConnection connection, LuaScript script) {
+  private RedisStore(Settings settings, RedisConnection connection, LuaScript script, LuaScript stateScript) {
     this.settings = settings;
     this.connection = connection;
     this.script = script;
+    this.stateScript = stateScript;
     this.prefix = settings.keyPrefix().getBytes(StandardCharsets.UTF_8);
     this.overLimit = new OverLimitCache(settings.overLimitCacheSize());
     this.timeoutNanos = settings.timeout().toNanos();
@@ -125,6 +140,7 @@ public final class RedisStore implements CounterStore {
   public static RedisStore open(Settings settings) throws IOException {
     Objects.requireNonNull(settings, "settings");
     LuaScript script = LuaScript.load();
+    LuaScript stateScript = LuaScript.load("state.lua");
     RedisConnection connection;
     try {
       connection = RedisConnection.open(settings.uri(), settings.timeout());
@@ -134,9 +150,11 @@ public final class RedisStore implements CounterStore {
       throw new IOException("cannot connect to Redis at " + settings.uri() + ": " + e.getMessage(), e);
     }
     try {
-      String sha = connection.commands().scriptLoad(script.source()).get(10, TimeUnit.SECONDS);
-      if (!script.sha1().equals(sha)) {
-        throw new IOException("Redis returned SHA " + sha + " for the script, expected " + script.sha1());
+      for (LuaScript s : List.of(script, stateScript)) {
+        String sha = connection.commands().scriptLoad(s.source()).get(10, TimeUnit.SECONDS);
+        if (!s.sha1().equals(sha)) {
+          throw new IOException("Redis returned SHA " + sha + " for a script, expected " + s.sha1());
+        }
       }
     } catch (ExecutionException | TimeoutException | RuntimeException e) {
       connection.close();
@@ -149,16 +167,11 @@ public final class RedisStore implements CounterStore {
     log.info("Redis store at {} ({}), timeout {}, key prefix '{}', over-limit cache {}, clock {}",
         settings.uri(), connection.cluster() ? "cluster" : "standalone or sentinel", settings.timeout(),
         settings.keyPrefix(), settings.overLimitCacheSize(), settings.timeSource());
-    return new RedisStore(settings, connection, script);
+    return new RedisStore(settings, connection, script, stateScript);
   }
 
   public Settings settings() {
     return settings;
-  }
-
-  /** Whether the store supports {@code limiter}'s algorithm. */
-  public static boolean supports(Limiter limiter) {
-    return LuaScript.supports(limiter);
   }
 
   @Override
@@ -176,21 +189,29 @@ public final class RedisStore implements CounterStore {
     Result[] results = new Result[ops.size()];
     // Ops not answered locally, grouped by the calls that carry them (one per slot on a cluster, else one).
     Map<Integer, List<Integer>> calls = new LinkedHashMap<>();
+    List<Integer> inJava = null;
     for (int i = 0; i < results.length; i++) {
       Op op = ops.get(i);
-      if (!LuaScript.supports(op.limiter())) {
-        results[i] = failed(StoreException.Kind.UNAVAILABLE, "the Redis store has no script for "
-            + op.limiter().getClass().getSimpleName(), null, nowMillis);
-        continue;
-      }
       Verdict cached = overLimit.rejection(op.key(), op.hits(), op.limit(), nowMillis);
       if (cached != null) {
         localRejections.incrementAndGet();
         results[i] = new Result(cached, null);
         continue;
       }
+      if (!LuaScript.supports(op.limiter())) {
+        if (inJava == null) {
+          inJava = new ArrayList<>(1);
+        }
+        inJava.add(i);
+        continue;
+      }
       int route = connection.cluster() ? SlotHash.getSlot(redisKey(op.key())) : 0;
       calls.computeIfAbsent(route, r -> new ArrayList<>(2)).add(i);
+    }
+    if (inJava != null) {
+      for (int i : inJava) {
+        results[i] = applyInJava(ops.get(i), nowMillis);
+      }
     }
     if (calls.isEmpty()) {
       return results;
@@ -266,7 +287,91 @@ public final class RedisStore implements CounterStore {
     }
   }
 
-  private static List<Object> await(RedisFuture<List<Object>> future, long deadline)
+  /** A decision by a limiter without a Lua port: computed here, written back by compare-and-set. */
+  private Result applyInJava(Op op, long nowMillis) {
+    long[] scriptNow = new long[1];
+    try {
+      Verdict verdict = compareAndSet(op.key(), op.limiter().stateSize(),
+          (state, now) -> op.limiter().apply(state, now, op.hits(), op.limit()), nowMillis, scriptNow);
+      overLimit.remember(op.key(), verdict, nowMillis, nowMillis + (verdict.resetAtMillis() - scriptNow[0]));
+      return new Result(verdict, null);
+    } catch (StoreException e) {
+      return new Result(null, e);
+    }
+  }
+
+  /**
+   * Applies {@code update} atomically: reads the state, applies the update on a copy and writes it back only if no
+   * other replica changed it meanwhile (else starts again). Time: Redis's or the caller's, per the time source.
+   */
+  @Override
+  public <R> R update(byte[] key, StateUpdate<R> update, long nowMillis) {
+    return compareAndSet(key, update.stateSize(), update::apply, nowMillis, new long[1]);
+  }
+
+  /** A state computation at a time. */
+  private interface Computation<R> {
+    R apply(StateBuffer state, long nowMillis);
+  }
+
+  private <R> R compareAndSet(byte[] key, int stateSize, Computation<R> computation, long nowMillis,
+      long[] scriptNow) {
+    long deadline = System.nanoTime() + timeoutNanos;
+    byte[][] keys = {redisKey(key)};
+    byte[] time = LuaScript.timeArgument(settings.timeSource(), nowMillis);
+    try {
+      List<Object> read = run(stateScript, keys, new byte[][] {GET, time}, deadline);
+      long now = (Long) read.get(0);
+      byte[] stored = (byte[]) read.get(1);
+      for (int attempt = 1; ; attempt++) {
+        byte[] state = stored.length == stateSize ? stored.clone() : new byte[stateSize];
+        R result = computation.apply(new HeapStateBuffer(state), now);
+        scriptNow[0] = now;
+        long expiresAt = HeapStateBuffer.expiresAt(state);
+        byte[] written = expiresAt > now ? state : EMPTY; // expiry 0 (or passed): the key is not kept
+        if (Arrays.equals(written, stored)) {
+          return result;
+        }
+        byte[] ttl = LuaScript.number(Math.max(1, expiresAt - now));
+        List<Object> swapped = run(stateScript, keys, new byte[][] {CAS, stored, written, ttl, time}, deadline);
+        if ((Long) swapped.get(0) == 1) {
+          return result;
+        }
+        if (attempt == MAX_CAS_ATTEMPTS) {
+          break;
+        }
+        // Another replica won: retry on the state it left (returned with the refusal), after a short random pause
+        // that spreads contending writers apart.
+        now = (Long) swapped.get(1);
+        stored = (byte[]) swapped.get(2);
+        LockSupport.parkNanos(ThreadLocalRandom.current().nextLong(1_000L << Math.min(attempt, 10)));
+      }
+    } catch (ExecutionException | TimeoutException | RuntimeException e) {
+      throw failure(e, nowMillis);
+    }
+    throw failed(StoreException.Kind.UNAVAILABLE, "the state changed under " + MAX_CAS_ATTEMPTS
+        + " attempts in a row (heavy contention on one key)", null, nowMillis).failure();
+  }
+
+  /** Runs a script by SHA (by source after a NOSCRIPT) and waits until the deadline; replies as a list. */
+  private List<Object> run(LuaScript lua, byte[][] keys, byte[][] args, long deadline)
+      throws ExecutionException, TimeoutException {
+    try {
+      return asList(await(commands().<Object>evalsha(lua.sha1(), ScriptOutputType.MULTI, keys, args), deadline));
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RedisNoScriptException) {
+        return asList(await(commands().<Object>eval(lua.source(), ScriptOutputType.MULTI, keys, args), deadline));
+      }
+      throw e;
+    }
+  }
+
+  @SuppressWarnings("unchecked")
+  private static List<Object> asList(Object reply) {
+    return reply instanceof List<?> list ? (List<Object>) list : List.of(reply);
+  }
+
+  private static <T> T await(RedisFuture<T> future, long deadline)
       throws ExecutionException, TimeoutException {
     try {
       return future.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
@@ -277,6 +382,14 @@ public final class RedisStore implements CounterStore {
   }
 
   private void fail(Call call, Result[] results, Exception e, long nowMillis) {
+    Result failure = new Result(null, failure(e, nowMillis));
+    for (int i : call.indexes()) {
+      results[i] = failure;
+    }
+  }
+
+  /** The store failure for an error talking to Redis: FULL for Redis's out-of-memory error, else UNAVAILABLE. */
+  private StoreException failure(Exception e, long nowMillis) {
     Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
     StoreException.Kind kind = cause instanceof RedisCommandExecutionException
         && String.valueOf(cause.getMessage()).startsWith("OOM")
@@ -284,10 +397,7 @@ public final class RedisStore implements CounterStore {
     String message = e instanceof TimeoutException
         ? "Redis did not answer within " + settings.timeout().toMillis() + " ms"
         : "Redis failed: " + cause;
-    Result failure = failed(kind, message, cause, nowMillis);
-    for (int i : call.indexes()) {
-      results[i] = failure;
-    }
+    return failed(kind, message, cause, nowMillis).failure();
   }
 
   private Result failed(StoreException.Kind kind, String message, Throwable cause, long nowMillis) {

@@ -21,10 +21,12 @@ end
 
 -- SlidingWindowLimiter: P slots of slot_ms; hash fields are absolute slot numbers holding counts, plus 'n', the
 -- newest slot seen. Counted slots: newest-P .. newest (a ring of P+1). A hit ages out at its slot's end plus the
--- window; rejected hits are not recorded; a clock that stepped back counts into the newest slot.
+-- window; rejected hits are not recorded; a clock that stepped back counts into the newest slot; a hit that would not
+-- fit the embedded store's slot counter (1, 2 or 4 bytes, counter_max) is rejected there, so it is here too.
 local function sliding_window(key, now, hits, limit, params)
   local slot_ms = tonumber(params[1])
   local precision = tonumber(params[2])
+  local counter_max = tonumber(params[3])
   local slot = math.floor(now / slot_ms)
   local raw = redis.call('HGETALL', key)
   local exists = #raw > 0
@@ -52,7 +54,7 @@ local function sliding_window(key, now, hits, limit, params)
       current = current + c
     end
   end
-  local admitted = hits <= limit - current
+  local admitted = hits <= limit - current and hits <= counter_max - (counts[newest] or 0)
   local record = admitted and hits > 0
   if record or exists then
     if #stale > 0 then
@@ -79,7 +81,83 @@ local function sliding_window(key, now, hits, limit, params)
   return admitted and 0 or 1, current, limit - current, reset
 end
 
-local algorithms = { sliding_window = sliding_window }
+-- FixedWindowLimiter: windows aligned to the epoch; fields 'w' (window index) and 'c' (hits admitted in it). A clock
+-- that stepped back keeps counting into the newest window.
+local function fixed_window(key, now, hits, limit, params)
+  local window_ms = tonumber(params[1])
+  local window = math.floor(now / window_ms)
+  local raw = redis.call('HMGET', key, 'w', 'c')
+  local stored = tonumber(raw[1]) or 0
+  local current = window
+  if window < stored then
+    current = stored
+  end
+  local count = 0
+  if current == stored then
+    count = tonumber(raw[2]) or 0
+  end
+  local admitted = hits <= limit - count
+  if admitted and hits > 0 then
+    count = count + hits
+    redis.call('HSET', key, 'w', int(current), 'c', int(count))
+    redis.call('PEXPIRE', key, int((current + 1) * window_ms - now))
+  end
+  return admitted and 0 or 1, count, limit - count, (current + 1) * window_ms
+end
+
+local function ceil_div(a, b)
+  if a <= 0 then
+    return 0
+  end
+  return math.floor((a - 1) / b) + 1
+end
+
+-- TokenBucketLimiter: fields 't' (tokens), 's' (start of the current refill interval), 'e' (when the bucket is full
+-- again, which is also when the key expires: it then restarts at the initial tokens). The capacity is the limit.
+local function token_bucket(key, now, hits, limit, params)
+  local initial = tonumber(params[1])
+  local refill = tonumber(params[2])
+  local interval = tonumber(params[3])
+  local raw = redis.call('HMGET', key, 't', 's', 'e')
+  local fresh = raw[3] == false or tonumber(raw[3]) <= now
+  local tokens, start
+  if fresh then
+    tokens = math.min(initial, limit)
+    start = now
+  else
+    tokens = math.min(tonumber(raw[1]), limit)
+    start = tonumber(raw[2])
+    -- A clock that stepped back refills nothing until it passes the interval start again.
+    local elapsed = 0
+    if now > start then
+      elapsed = math.floor((now - start) / interval)
+    end
+    if elapsed > 0 then
+      if elapsed >= ceil_div(limit - tokens, refill) then
+        tokens = limit
+      else
+        tokens = tokens + elapsed * refill
+      end
+      start = start + elapsed * interval
+    end
+  end
+  local admitted = hits <= tokens
+  if admitted then
+    tokens = tokens - hits
+  end
+  if hits > 0 or not fresh then
+    local full_at = start + math.max(1, ceil_div(limit - tokens, refill)) * interval
+    redis.call('HSET', key, 't', int(tokens), 's', int(start), 'e', int(full_at))
+    redis.call('PEXPIRE', key, int(full_at - now))
+  end
+  local reset = start + interval
+  if tokens >= limit then
+    reset = now
+  end
+  return admitted and 0 or 1, limit - tokens, tokens, reset
+end
+
+local algorithms = { sliding_window = sliding_window, fixed_window = fixed_window, token_bucket = token_bucket }
 
 -- Parse and check the whole batch before writing anything, so a bad argument cannot leave it half applied.
 local calls = {}
