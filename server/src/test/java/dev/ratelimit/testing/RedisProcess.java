@@ -25,12 +25,15 @@ public final class RedisProcess implements AutoCloseable {
   private final Path dir;
   private final int port;
   private final List<String> extraArgs;
+  /** Sentinel mode: the configuration file Sentinel needs (it rewrites it), else null. */
+  private final Path sentinelConfig;
   private Process process;
 
-  private RedisProcess(Path dir, int port, List<String> extraArgs) {
+  private RedisProcess(Path dir, int port, List<String> extraArgs, Path sentinelConfig) {
     this.dir = dir;
     this.port = port;
     this.extraArgs = extraArgs;
+    this.sentinelConfig = sentinelConfig;
   }
 
   /**
@@ -66,7 +69,7 @@ public final class RedisProcess implements AutoCloseable {
     assumeInstalled();
     Exception last = null;
     for (int attempt = 0; attempt < 3; attempt++) {
-      RedisProcess redis = new RedisProcess(dir, freePort(), List.of(extraArgs));
+      RedisProcess redis = new RedisProcess(dir, freePort(), List.of(extraArgs), null);
       try {
         redis.launch();
         return redis;
@@ -77,6 +80,63 @@ public final class RedisProcess implements AutoCloseable {
     throw last;
   }
 
+  /** Starts a Sentinel watching the master at {@code masterPort} as {@code masterName}; quick to fail over. */
+  public static RedisProcess startSentinel(Path dir, String masterName, int masterPort) throws Exception {
+    assumeInstalled();
+    Files.createDirectories(dir);
+    Path config = dir.resolve("sentinel.conf");
+    Files.writeString(config, String.join("\n",
+        "sentinel monitor " + masterName + " 127.0.0.1 " + masterPort + " 1",
+        "sentinel down-after-milliseconds " + masterName + " 1000",
+        "sentinel failover-timeout " + masterName + " 3000",
+        ""));
+    RedisProcess sentinel = new RedisProcess(dir, freePort(), List.of(), config);
+    sentinel.launch();
+    return sentinel;
+  }
+
+  /**
+   * Starts {@code masters} cluster nodes, splits the 16384 slots evenly between them and joins them into one
+   * Redis Cluster, waiting until every node reports it healthy.
+   */
+  public static List<RedisProcess> startCluster(Path dir, int masters) throws Exception {
+    List<RedisProcess> nodes = new ArrayList<>();
+    try {
+      for (int i = 0; i < masters; i++) {
+        nodes.add(start(dir.resolve("node-" + i), "--cluster-enabled", "yes", "--cluster-node-timeout", "5000"));
+      }
+      for (int i = 0; i < masters; i++) {
+        RedisProcess node = nodes.get(i);
+        node.command("CLUSTER", "SET-CONFIG-EPOCH", Integer.toString(i + 1));
+        int from = 16384 * i / masters;
+        int to = 16384 * (i + 1) / masters - 1;
+        node.command("CLUSTER", "ADDSLOTSRANGE", Integer.toString(from), Integer.toString(to));
+      }
+      for (int i = 1; i < masters; i++) {
+        nodes.get(0).command("CLUSTER", "MEET", "127.0.0.1", Integer.toString(nodes.get(i).port()));
+      }
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      for (RedisProcess node : nodes) {
+        while (true) {
+          String info = (String) node.command("CLUSTER", "INFO");
+          if (info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:" + masters + "\r\n")) {
+            break;
+          }
+          if (System.nanoTime() > deadline) {
+            throw new IOException("the cluster did not form within 30 s: " + info);
+          }
+          Thread.sleep(50);
+        }
+      }
+      return nodes;
+    } catch (Exception e) {
+      for (RedisProcess node : nodes) {
+        node.close();
+      }
+      throw e;
+    }
+  }
+
   private static int freePort() throws IOException {
     try (ServerSocket socket = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
       return socket.getLocalPort();
@@ -84,8 +144,14 @@ public final class RedisProcess implements AutoCloseable {
   }
 
   private void launch() throws IOException, InterruptedException {
-    List<String> command = new ArrayList<>(List.of("redis-server", "--port", Integer.toString(port),
-        "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir.toString()));
+    List<String> command = new ArrayList<>();
+    if (sentinelConfig != null) {
+      command.addAll(List.of("redis-server", sentinelConfig.toString(), "--sentinel", "--port",
+          Integer.toString(port), "--bind", "127.0.0.1", "--dir", dir.toString()));
+    } else {
+      command.addAll(List.of("redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1", "--save", "",
+          "--appendonly", "no", "--dir", dir.toString()));
+    }
     command.addAll(extraArgs);
     Files.createDirectories(dir);
     process = new ProcessBuilder(command)
