@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.RateLimitServer;
+import dev.ratelimit.proto.admin.v1.RateLimitAdminGrpc;
+import dev.ratelimit.proto.admin.v1.RecordVolumeRequest;
 import dev.ratelimit.service.FailureMode;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.RedisProcess;
@@ -64,11 +66,14 @@ class RedisReplicasTest {
   }
 
   private TestServer server(FailureMode failureMode, Duration redisTimeout) throws Exception {
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults()
+    return server(RateLimitServer.Settings.loopbackDefaults()
         .withConfigPath(dir.resolve("policy.yaml"))
         .withFailureMode(failureMode)
-        .withRedis(RedisStore.Settings.defaults(redis.uri()).withTimeout(redisTimeout));
-    TestServer server = TestServer.start(settings, clock);
+        .withRedis(RedisStore.Settings.defaults(redis.uri()).withTimeout(redisTimeout)), clock);
+  }
+
+  private TestServer server(RateLimitServer.Settings settings, ManualClock serverClock) throws Exception {
+    TestServer server = TestServer.start(settings, serverClock);
     servers.add(server);
     return server;
   }
@@ -116,6 +121,31 @@ class RedisReplicasTest {
     assertEquals(Code.OVER_LIMIT, b.call(org("acme")).getOverallCode());
     assertEquals(Code.OK, a.call(org("globex")).getOverallCode(), "another org has its own counter");
     assertEquals(0.0, storeFailures(a) + storeFailures(b));
+  }
+
+  @Test
+  void volumeRecordedThroughOneReplicaRaisesTheDynamicLimitOnBoth() throws Exception {
+    // Both replicas on one (test-driven) clock, passed to Redis, so the 10-minute recomputation can be reached.
+    ManualClock shared = ManualClock.atRoundTime();
+    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults()
+        .withConfigPath(Path.of("../envoy-config/ratelimit/examples/dynamic-tier.yaml"))
+        .withRedis(RedisStore.Settings.defaults(redis.uri()).withTimeout(Duration.ofSeconds(5))
+            .withTimeSource(TimeSource.CALLER));
+    TestServer a = server(settings, shared);
+    TestServer b = server(settings, shared);
+    RateLimitAdminGrpc.newBlockingStub(a.channel()).withDeadlineAfter(10, TimeUnit.SECONDS)
+        .recordVolume(RecordVolumeRequest.newBuilder().setOrg("acme").setUsd(1_000_000).build());
+    shared.advance(Duration.ofMinutes(10));
+    RateLimitRequest dynamic = request("api", descriptor("tier", "dynamic", "org", "acme"));
+    int admitted = 0;
+    for (int i = 0; i < 400; i++) {
+      if ((i % 2 == 0 ? a : b).call(dynamic).getOverallCode() == Code.OK) {
+        admitted++;
+      }
+    }
+    assertEquals(165, admitted, "base 50 + 115 for $1M, one ledger and one counter for both replicas");
+    RateLimitResponse over = b.call(dynamic);
+    assertEquals(165, over.getStatuses(0).getCurrentLimit().getRequestsPerUnit());
   }
 
   @Test
