@@ -55,13 +55,15 @@ final class RedisConnection implements AutoCloseable {
    * @throws IllegalArgumentException when the URI is malformed
    */
   static RedisConnection open(String uri, Duration timeout) {
-    Duration connectTimeout = timeout.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : timeout;
+    // Connecting (TCP, TLS, HELLO/AUTH/PING) gets at least 2 s: a cold JVM needs more than a 50 ms command timeout.
+    // Commands time out after {@code timeout} (TimeoutOptions) and RedisStore waits no longer than that anyway.
+    Duration connectTimeout = timeout.compareTo(Duration.ofSeconds(2)) < 0 ? Duration.ofSeconds(2) : timeout;
     ClientResources resources = ClientResources.builder()
         .reconnectDelay(Delay.exponential(Duration.ofMillis(10), Duration.ofSeconds(1), 2, TimeUnit.MILLISECONDS))
         .build();
     String scheme = scheme(uri);
     if (scheme.equals("redis-cluster") || scheme.equals("rediss-cluster")) {
-      List<RedisURI> seeds = clusterSeeds(uri, scheme, timeout);
+      List<RedisURI> seeds = clusterSeeds(uri, scheme, connectTimeout);
       RedisClusterClient client = RedisClusterClient.create(resources, seeds);
       client.setOptions(ClusterClientOptions.builder(options(connectTimeout, timeout))
           .topologyRefreshOptions(ClusterTopologyRefreshOptions.builder()
@@ -78,7 +80,7 @@ final class RedisConnection implements AutoCloseable {
       }
     }
     RedisURI redisUri = parse(uri);
-    redisUri.setTimeout(timeout);
+    redisUri.setTimeout(connectTimeout);
     RedisClient client = RedisClient.create(resources, redisUri);
     client.setOptions(options(connectTimeout, timeout));
     try {

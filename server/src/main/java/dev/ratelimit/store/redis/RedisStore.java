@@ -156,6 +156,9 @@ public final class RedisStore implements CounterStore {
           throw new IOException("Redis returned SHA " + sha + " for a script, expected " + s.sha1());
         }
       }
+      // One call with no keys: proves the script runs on this Redis and warms the path before the first request.
+      connection.commands().evalsha(script.sha1(), ScriptOutputType.MULTI, new byte[0][],
+          LuaScript.timeArgument(settings.timeSource(), 0)).get(10, TimeUnit.SECONDS);
     } catch (ExecutionException | TimeoutException | RuntimeException e) {
       connection.close();
       throw new IOException("cannot load the rate-limit script into Redis at " + settings.uri() + ": " + e, e);
