@@ -2,11 +2,14 @@ package dev.ratelimit.store.redis;
 
 import dev.ratelimit.limiter.FixedWindowLimiter;
 import dev.ratelimit.limiter.Limiter;
+import dev.ratelimit.limiter.PenaltyLimiter;
 import dev.ratelimit.limiter.SlidingWindowLimiter;
 import dev.ratelimit.limiter.TokenBucketLimiter;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -27,6 +30,7 @@ final class LuaScript {
   private static final byte[] SLIDING_WINDOW = ascii("sliding_window");
   private static final byte[] FIXED_WINDOW = ascii("fixed_window");
   private static final byte[] TOKEN_BUCKET = ascii("token_bucket");
+  private static final byte[] PENALTY = ascii("penalty");
 
   private final byte[] source;
   private final String sha1;
@@ -64,6 +68,9 @@ final class LuaScript {
 
   /** Whether the decision script implements {@code limiter}'s algorithm (others run in Java over compare-and-set). */
   static boolean supports(Limiter limiter) {
+    if (limiter instanceof PenaltyLimiter penalty) {
+      return !(penalty.inner() instanceof PenaltyLimiter) && supports(penalty.inner());
+    }
     return limiter instanceof SlidingWindowLimiter || limiter instanceof FixedWindowLimiter
         || limiter instanceof TokenBucketLimiter;
   }
@@ -79,6 +86,19 @@ final class LuaScript {
    * @throws IllegalArgumentException when the script has no implementation of the limiter's algorithm
    */
   static void appendArguments(List<byte[]> args, Limiter limiter, long hits, long limit) {
+    if (limiter instanceof PenaltyLimiter penalty && supports(penalty)) {
+      // The penalty's parameters, then the wrapped algorithm's arguments without their hits and limit.
+      List<byte[]> inner = new java.util.ArrayList<>();
+      appendArguments(inner, penalty.inner(), hits, limit);
+      int innerParameters = inner.size() - 4; // after its name, hits, limit and parameter count
+      common(args, PENALTY, hits, limit, 4 + innerParameters);
+      args.add(number(Math.min(threshold(penalty, limit), MAX_EXACT)));
+      args.add(number(penalty.durationMillis()));
+      args.add(number(penalty.windowMillis()));
+      args.add(inner.get(0));
+      args.addAll(inner.subList(4, inner.size()));
+      return;
+    }
     if (limiter instanceof SlidingWindowLimiter sw) {
       common(args, SLIDING_WINDOW, hits, limit, 3);
       args.add(number(sw.slotMillis()));
@@ -99,6 +119,13 @@ final class LuaScript {
       return;
     }
     throw new IllegalArgumentException("the Redis store has no script for " + limiter.getClass().getSimpleName());
+  }
+
+  /** Rejected hits in one window beyond which a penalty starts: {@code floor((overFactor − 1) × limit)}. */
+  private static long threshold(PenaltyLimiter penalty, long limit) {
+    BigDecimal t = penalty.overFactor().subtract(BigDecimal.ONE).multiply(BigDecimal.valueOf(limit))
+        .setScale(0, RoundingMode.FLOOR);
+    return t.compareTo(BigDecimal.valueOf(Long.MAX_VALUE)) >= 0 ? Long.MAX_VALUE : t.longValue();
   }
 
   private static void common(List<byte[]> args, byte[] algorithm, long hits, long limit, int parameters) {

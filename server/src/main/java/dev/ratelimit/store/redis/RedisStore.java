@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * enforce one limit together. Each decision is one atomic Lua script ({@code ratelimit.lua}, loaded once and called
  * by SHA) implementing exactly the algorithms of {@code dev.ratelimit.limiter}; all descriptors of one request go in
  * one call (one per hash slot on a cluster, sent together), so a request costs one round trip. Updates computed in
- * Java ({@link #update}: the dynamic quota ledger; and algorithms without a Lua port, such as the penalty wrapper)
+ * Java ({@link #update}: the dynamic quota ledger; and any limiter without a Lua port, e.g. a penalty inside a penalty)
  * read the state, compute, and write it back with an atomic compare-and-set script, retrying when another replica
  * changed it in between.
  *

@@ -36,7 +36,10 @@ local function sliding_window(key, now, hits, limit, params)
     if raw[i] == 'n' then
       newest = tonumber(raw[i + 1])
     else
-      counts[tonumber(raw[i])] = tonumber(raw[i + 1])
+      local s = tonumber(raw[i])
+      if s then -- other fields (a penalty's) are not slots
+        counts[s] = tonumber(raw[i + 1])
+      end
     end
   end
   local advanced = slot > newest
@@ -112,14 +115,14 @@ local function ceil_div(a, b)
   return math.floor((a - 1) / b) + 1
 end
 
--- TokenBucketLimiter: fields 't' (tokens), 's' (start of the current refill interval), 'e' (when the bucket is full
--- again, which is also when the key expires: it then restarts at the initial tokens). The capacity is the limit.
+-- TokenBucketLimiter: fields 't' (tokens) and 's' (start of the current refill interval); the key expires when the
+-- bucket is full again and then restarts at the initial tokens. The capacity is the limit.
 local function token_bucket(key, now, hits, limit, params)
   local initial = tonumber(params[1])
   local refill = tonumber(params[2])
   local interval = tonumber(params[3])
-  local raw = redis.call('HMGET', key, 't', 's', 'e')
-  local fresh = raw[3] == false or tonumber(raw[3]) <= now
+  local raw = redis.call('HMGET', key, 't', 's')
+  local fresh = raw[1] == false
   local tokens, start
   if fresh then
     tokens = math.min(initial, limit)
@@ -147,7 +150,7 @@ local function token_bucket(key, now, hits, limit, params)
   end
   if hits > 0 or not fresh then
     local full_at = start + math.max(1, ceil_div(limit - tokens, refill)) * interval
-    redis.call('HSET', key, 't', int(tokens), 's', int(start), 'e', int(full_at))
+    redis.call('HSET', key, 't', int(tokens), 's', int(start))
     redis.call('PEXPIRE', key, int(full_at - now))
   end
   local reset = start + interval
@@ -158,6 +161,70 @@ local function token_bucket(key, now, hits, limit, params)
 end
 
 local algorithms = { sliding_window = sliding_window, fixed_window = fixed_window, token_bucket = token_bucket }
+
+-- The key's expiry on the script's clock (0 when it has none or does not exist).
+local function expiry(key, now)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    return 0
+  end
+  return now + ttl
+end
+
+local function expire_at_least(key, now, at)
+  if at > now and expiry(key, now) < at then
+    redis.call('PEXPIRE', key, int(at - now))
+  end
+end
+
+-- PenaltyLimiter around any algorithm above, in the same hash: 'pu' (penalty end), 'pw' (window the rejected hits
+-- are counted in), 'ph' (rejected hits there). Parameters: threshold (rejected hits in one window beyond which the
+-- penalty starts, computed by the caller for this limit), duration, window, inner algorithm name, then the inner
+-- algorithm's parameters. The key expires at the latest of the inner expiry, the penalty end and the rejection
+-- window's end.
+local function penalty(key, now, hits, limit, params)
+  local threshold = tonumber(params[1])
+  local duration = tonumber(params[2])
+  local window_ms = tonumber(params[3])
+  local inner = algorithms[params[4]]
+  local inner_params = {}
+  for i = 5, #params do
+    inner_params[#inner_params + 1] = params[i]
+  end
+  local raw = redis.call('HMGET', key, 'pu', 'pw', 'ph')
+  local untl = tonumber(raw[1]) or 0
+  local rejected_window = tonumber(raw[2]) or 0
+  local rejected_hits = tonumber(raw[3]) or 0
+  if untl > now then
+    local over, current, remaining, reset = inner(key, now, 0, limit, inner_params)
+    return 1, current, math.min(0, remaining), math.max(untl, reset)
+  end
+  local over, current, remaining, reset = inner(key, now, hits, limit, inner_params)
+  if over == 0 or hits == 0 then
+    -- The inner algorithm may have set an expiry before the end of a window that still counts rejections.
+    if rejected_hits > 0 then
+      expire_at_least(key, now, (rejected_window + 1) * window_ms)
+    end
+    return over, current, remaining, reset
+  end
+  local window = math.floor(now / window_ms)
+  local rejected = hits
+  if rejected_window == window then
+    rejected = rejected_hits + hits
+  end
+  local keep = (window + 1) * window_ms
+  if rejected > threshold then
+    untl = now + duration
+    redis.call('HSET', key, 'pu', int(untl), 'pw', int(window), 'ph', '0')
+    expire_at_least(key, now, math.max(keep, untl))
+    return 1, current, math.min(0, remaining), math.max(untl, reset)
+  end
+  redis.call('HSET', key, 'pw', int(window), 'ph', int(rejected))
+  expire_at_least(key, now, keep)
+  return over, current, remaining, reset
+end
+
+algorithms.penalty = penalty
 
 -- Parse and check the whole batch before writing anything, so a bad argument cannot leave it half applied.
 local calls = {}

@@ -5,10 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.ratelimit.limiter.FixedWindowLimiter;
+import dev.ratelimit.limiter.PenaltyLimiter;
 import dev.ratelimit.limiter.SlidingWindowLimiter;
+import dev.ratelimit.limiter.TokenBucketLimiter;
 import dev.ratelimit.limiter.Verdict;
 import dev.ratelimit.store.StoreException;
 import io.lettuce.core.cluster.SlotHash;
+import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
@@ -57,6 +61,20 @@ class RedisStoreTest extends AbstractRedisStoreContract {
     assertEquals("hash", redis.command("TYPE", "rl:{b3JnLWFjbWU}"));
     byte[] redisKey = ((RedisStore) store).redisKey(KEY);
     assertEquals(SlotHash.getSlot("b3JnLWFjbWU".getBytes(StandardCharsets.US_ASCII)), SlotHash.getSlot(redisKey));
+  }
+
+  @Test
+  void everyConfiguredAlgorithmRunsAsOneScriptCall() throws Exception {
+    PenaltyLimiter penalised = new PenaltyLimiter(new TokenBucketLimiter(5, 1, Duration.ofSeconds(1)),
+        BigDecimal.ONE, Duration.ofMinutes(1), Duration.ofSeconds(1));
+    long before = evalshaCalls();
+    store.apply(KEY, penalised, T0, 1, 5);
+    assertTrue(store.apply(KEY, penalised, T0 + 1, 6, 5).overLimit(), "6 tokens asked, 4 left: the penalty starts");
+    store.apply(bytes("fixed"), new FixedWindowLimiter(Duration.ofMinutes(1)), T0, 1, 5);
+    assertEquals(before + 3, evalshaCalls(), "one EVALSHA per decision, no read-then-write");
+    String key = new String(((RedisStore) store).redisKey(KEY), StandardCharsets.US_ASCII);
+    assertEquals("hash", redis.command("TYPE", key), "the penalty lives beside the bucket's fields");
+    assertEquals(List.of("4", Long.toString(T0 + 60_001)), redis.command("HMGET", key, "t", "pu"));
   }
 
   @Test
