@@ -83,6 +83,21 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--quota-rate", defaultValue = "${env:RATELIMIT_QUOTA_RATE:-0.000115}", description = "Dynamic quota: added requests per US dollar of an organisation's rolling 24 h volume (env RATELIMIT_QUOTA_RATE; default ${DEFAULT-VALUE}: $10k -> 1, $1M -> 115).")
   String quotaRate;
 
+  @Option(names = "--admin-port", defaultValue = "${env:RATELIMIT_ADMIN_PORT:-9090}", description = "Admin HTTP port: /metrics, /healthz, /readyz, /config, POST /reload (env RATELIMIT_ADMIN_PORT; default ${DEFAULT-VALUE}; -1 for none).")
+  int adminPort;
+
+  @Option(names = "--admin-bind", defaultValue = "${env:RATELIMIT_ADMIN_BIND:-127.0.0.1}", description = "Admin HTTP bind address; it has no authentication (env RATELIMIT_ADMIN_BIND; default ${DEFAULT-VALUE}).")
+  String adminBind;
+
+  @Option(names = "--watch-config", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Apply policy file changes automatically; --no-watch-config leaves it to POST /reload (default ${DEFAULT-VALUE}).")
+  boolean watchConfig;
+
+  @Option(names = "--config-check-interval", defaultValue = "10s", description = "How often the policy files' content is compared, besides file-change events (default ${DEFAULT-VALUE}).")
+  String configCheckInterval;
+
+  @Option(names = "--detailed-metric-values", defaultValue = "100", description = "Distinct descriptor values a detailed_metric rule gets metric series for; the rest count as _other (default ${DEFAULT-VALUE}).")
+  int detailedMetricValues;
+
   @Option(names = "--noop", description = "Benchmark baseline: same gRPC stack, always OK, no policy, no store.")
   boolean noop;
 
@@ -126,6 +141,8 @@ public final class Main implements Callable<Integer> {
         duration("--drain-timeout", drainTimeout),
         duration("--sweep-interval", sweepInterval),
         quotaRate(quotaRate),
+        new RateLimitServer.Operations(adminBind, adminPort, watchConfig,
+            duration("--config-check-interval", configCheckInterval), detailedMetricValues),
         redisSettings());
   }
 

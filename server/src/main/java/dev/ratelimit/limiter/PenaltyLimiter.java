@@ -127,4 +127,23 @@ public final class PenaltyLimiter implements Limiter {
     return new Verdict(true, counted.limit(), counted.current(), Math.min(0, counted.remaining()),
         Math.max(until, counted.resetAtMillis()));
   }
+
+  /** Equal when the wrapped algorithm and the penalty parameters are. */
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof PenaltyLimiter other && inner.equals(other.inner)
+        && overFactor.compareTo(other.overFactor) == 0 && durationMillis == other.durationMillis
+        && windowMillis == other.windowMillis;
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(inner, overFactor.stripTrailingZeros(), durationMillis, windowMillis);
+  }
+
+  @Override
+  public String toString() {
+    return inner + " with penalty(over factor " + overFactor.toPlainString() + ", " + durationMillis + " ms, window "
+        + windowMillis + " ms)";
+  }
 }

@@ -155,4 +155,22 @@ public final class SlidingWindowLimiter implements Limiter {
   private int offsetOf(long slot) {
     return SLOTS + counterBytes * (int) Math.floorMod(slot, (long) ringSize);
   }
+
+  /** Equal when the window, slots and counter width are: such limiters count identically. */
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof SlidingWindowLimiter other && windowMillis == other.windowMillis
+        && precision == other.precision && counterBytes == other.counterBytes;
+  }
+
+  @Override
+  public int hashCode() {
+    return stateShape();
+  }
+
+  @Override
+  public String toString() {
+    return "sliding_window(window " + windowMillis + " ms, " + precision + " slots, " + counterBytes
+        + "-byte counters)";
+  }
 }

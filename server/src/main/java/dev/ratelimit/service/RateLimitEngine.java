@@ -146,8 +146,14 @@ public final class RateLimitEngine {
         metrics.decision(domain.domain(), null, Outcome.NO_RULE);
       } else if (evaluation.rule.unlimited()) {
         metrics.decision(domain.domain(), evaluation.rule, Outcome.UNLIMITED);
+        if (evaluation.rule.detailedMetric()) {
+          metrics.detailedDecision(domain.domain(), evaluation.rule, request.getDescriptors(i), Outcome.UNLIMITED);
+        }
       } else {
-        evaluate(evaluation, now, status, domain.domain());
+        Outcome outcome = evaluate(evaluation, now, status, domain.domain());
+        if (evaluation.rule.detailedMetric()) {
+          metrics.detailedDecision(domain.domain(), evaluation.rule, request.getDescriptors(i), outcome);
+        }
         overall |= status.getCode() == Code.OVER_LIMIT;
         if (evaluation.verdict != null && reportsBefore(evaluation, reporter)) {
           reporter = evaluation;
@@ -192,13 +198,13 @@ public final class RateLimitEngine {
     }
   }
 
-  private void evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
+  private Outcome evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
     if (e.failure != null) {
       StoreException failure = e.failure;
-      metrics.storeFailure(failure.kind());
+      metrics.storeFailure(failure);
       metrics.decision(domain, e.rule, Outcome.STORE_FAILURE);
       status.setCode(failureMode == FailureMode.DENY ? Code.OVER_LIMIT : Code.OK);
-      return;
+      return Outcome.STORE_FAILURE;
     }
     Verdict v = e.verdict;
     Outcome outcome = !v.overLimit() ? Outcome.OK : e.rule.shadowMode() ? Outcome.SHADOW_OVER_LIMIT : Outcome.OVER_LIMIT;
@@ -210,6 +216,7 @@ public final class RateLimitEngine {
             .setUnit(e.rule.unit().proto()))
         .setLimitRemaining((int) Math.max(0, Math.min(v.remaining(), 0xFFFF_FFFFL)))
         .setDurationUntilReset(Duration.newBuilder().setSeconds(v.secondsUntilReset(now)));
+    return outcome;
   }
 
   /** The limit in force: the rule's (or override's), plus the organisation's added quota for a dynamic rule. */

@@ -82,7 +82,10 @@ public final class ChronicleMapStore implements CounterStore {
         .averageKeySize(settings.averageKeyBytes())
         .averageValueSize(settings.averageValueBytes())
         .maxBloatFactor(1.0)
-        .checksumEntries(settings.dataFile() != null);
+        .checksumEntries(settings.dataFile() != null)
+        // Chronicle's own shutdown hook would close the map on SIGTERM while calls are still draining (and before the
+        // clean marker is written); the server closes it itself once the drain is over.
+        .skipCloseOnExitHook(true);
     if (settings.dataFile() == null) {
       return new ChronicleMapStore(builder.create(), null);
     }
@@ -232,6 +235,11 @@ public final class ChronicleMapStore implements CounterStore {
       log.debug("sweep skipped: map closed");
     }
     return removed[0];
+  }
+
+  @Override
+  public boolean isOpen() {
+    return map.isOpen();
   }
 
   @Override

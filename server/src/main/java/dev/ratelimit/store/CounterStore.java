@@ -53,6 +53,14 @@ public interface CounterStore extends AutoCloseable {
   /** Bytes of off-heap memory the store uses (0 when it holds none). */
   long offHeapBytes();
 
+  /**
+   * True while the store can decide (for readiness). A store that cannot tell answers true and reports failures
+   * through {@link StoreException} instead.
+   */
+  default boolean isOpen() {
+    return true;
+  }
+
   @Override
   void close();
 

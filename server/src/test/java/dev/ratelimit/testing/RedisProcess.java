@@ -80,14 +80,15 @@ public final class RedisProcess implements AutoCloseable {
     throw last;
   }
 
-  /** Starts a Sentinel watching the master at {@code masterPort} as {@code masterName}; quick to fail over. */
+  /** Starts a Sentinel watching the master at {@code masterPort} as {@code masterName}; fails over within seconds. */
   public static RedisProcess startSentinel(Path dir, String masterName, int masterPort) throws Exception {
     assumeInstalled();
     Files.createDirectories(dir);
     Path config = dir.resolve("sentinel.conf");
     Files.writeString(config, String.join("\n",
         "sentinel monitor " + masterName + " 127.0.0.1 " + masterPort + " 1",
-        "sentinel down-after-milliseconds " + masterName + " 1000",
+        // Not lower: on a busy machine a shorter silence can look like a dead master and fail over spuriously.
+        "sentinel down-after-milliseconds " + masterName + " 3000",
         "sentinel failover-timeout " + masterName + " 3000",
         ""));
     RedisProcess sentinel = new RedisProcess(dir, freePort(), List.of(), config);

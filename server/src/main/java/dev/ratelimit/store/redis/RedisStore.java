@@ -55,7 +55,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class RedisStore implements CounterStore {
   private static final Logger log = LoggerFactory.getLogger(RedisStore.class);
-  private static final long WARN_INTERVAL_MILLIS = 60_000;
   private static final int MAX_CAS_ATTEMPTS = 64;
   private static final byte[] EMPTY = new byte[0];
   private static final byte[] GET = LuaScript.ascii("get");
@@ -120,7 +119,6 @@ public final class RedisStore implements CounterStore {
   private final long timeoutNanos;
   private final AtomicLong localRejections = new AtomicLong();
   private final AtomicLong failures = new AtomicLong();
-  private final AtomicLong nextWarnAt = new AtomicLong(Long.MIN_VALUE);
 
   private RedisStore(Settings settings, RedisConnection connection, LuaScript script, LuaScript stateScript) {
     this.settings = settings;
@@ -403,14 +401,10 @@ public final class RedisStore implements CounterStore {
     return failed(kind, message, cause, nowMillis).failure();
   }
 
+  /** A failed decision; the service counts and logs it (throttled), so nothing is logged here. */
   private Result failed(StoreException.Kind kind, String message, Throwable cause, long nowMillis) {
-    long count = failures.incrementAndGet();
-    long next = nextWarnAt.get();
-    if (nowMillis >= next && nextWarnAt.compareAndSet(next, nowMillis + WARN_INTERVAL_MILLIS)) {
-      log.warn("Redis store at {}: {} ({} failed descriptors so far); the failure mode answers", settings.uri(),
-          message, count);
-    }
-    return new Result(null, new StoreException(kind, message, cause));
+    failures.incrementAndGet();
+    return new Result(null, new StoreException(kind, "Redis at " + settings.uri() + ": " + message, cause));
   }
 
   /** The Redis key of a counter: prefix, then the whole counter key as the hash tag. */

@@ -9,6 +9,7 @@ import dev.ratelimit.testing.RedisProcess;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,6 +41,8 @@ class RedisSentinelTest {
           assertEquals(i, store.apply(KEY, PER_MINUTE, T0 + i, 1, 10).current());
         }
         assertEquals(1L, master.command("WAIT", "1", "5000"), "the replica has the counters");
+        assertEquals(List.of("127.0.0.1", Integer.toString(master.port())),
+            sentinel.command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "ratelimit"), "no failover before the kill");
         master.kill();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         Long current = null;
