@@ -2,6 +2,9 @@ package dev.ratelimit;
 
 import dev.ratelimit.config.ConfigException;
 import dev.ratelimit.config.Durations;
+import dev.ratelimit.security.ClientAddressPolicy;
+import dev.ratelimit.security.SecuritySettings;
+import dev.ratelimit.security.TlsSettings;
 import dev.ratelimit.service.FailureMode;
 import dev.ratelimit.service.RequestLimits;
 import dev.ratelimit.store.ChronicleMapStore;
@@ -14,6 +17,9 @@ import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -98,10 +104,43 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--detailed-metric-values", defaultValue = "100", description = "Distinct descriptor values a detailed_metric rule gets metric series for; the rest count as _other (default ${DEFAULT-VALUE}).")
   int detailedMetricValues;
 
+  @Option(names = "--max-request-bytes", defaultValue = "${env:RATELIMIT_MAX_REQUEST_BYTES:-65536}", description = "Largest serialized request accepted; larger ones get RESOURCE_EXHAUSTED before parsing (env RATELIMIT_MAX_REQUEST_BYTES; default ${DEFAULT-VALUE}).")
+  int maxRequestBytes;
+
+  @Option(names = "--tls-cert", defaultValue = "${env:RATELIMIT_TLS_CERT}", description = "PEM certificate chain for TLS on the gRPC port (env RATELIMIT_TLS_CERT); needs --tls-key. Default: plaintext.")
+  Path tlsCert;
+
+  @Option(names = "--tls-key", defaultValue = "${env:RATELIMIT_TLS_KEY}", description = "PEM private key for --tls-cert (env RATELIMIT_TLS_KEY).")
+  Path tlsKey;
+
+  @Option(names = "--tls-client-ca", defaultValue = "${env:RATELIMIT_TLS_CLIENT_CA}", description = "PEM CA bundle: require client certificates signed by it (mutual TLS; env RATELIMIT_TLS_CLIENT_CA).")
+  Path tlsClientCa;
+
+  @Option(names = "--tls-reload-interval", defaultValue = "1m", description = "How often the TLS files are re-read so rotated certificates apply without a restart (default ${DEFAULT-VALUE}).")
+  String tlsReloadInterval;
+
+  @Option(names = "--ip-keys", split = ",", defaultValue = "${env:RATELIMIT_IP_KEYS:-remote_address}", description = "Descriptor keys whose values are client IP addresses, comma-separated; 'none' to disable (env RATELIMIT_IP_KEYS; default ${DEFAULT-VALUE}).")
+  List<String> ipKeys;
+
+  @Option(names = "--ipv4-prefix", defaultValue = "32", description = "IPv4 clients are keyed by this prefix length (default ${DEFAULT-VALUE}: each address).")
+  int ipv4Prefix;
+
+  @Option(names = "--ipv6-prefix", defaultValue = "64", description = "IPv6 clients are keyed by this prefix length, so rotating addresses within one allocation share a limit (default ${DEFAULT-VALUE}; 128: each address).")
+  int ipv6Prefix;
+
   @Option(names = "--noop", description = "Benchmark baseline: same gRPC stack, always OK, no policy, no store.")
   boolean noop;
 
+  /**
+   * grpc-java logs a warning with a stack trace for every oversize or undecodable request; a client could flood the
+   * log with them. They are answered RESOURCE_EXHAUSTED / INVALID_ARGUMENT and visible on the client side, so only
+   * severe transport errors are logged. Held here because java.util.logging keeps loggers weakly.
+   */
+  private static final java.util.logging.Logger GRPC_STREAM_LOG =
+      java.util.logging.Logger.getLogger("io.grpc.netty.shaded.io.grpc.netty.NettyServerStream");
+
   public static void main(String[] args) {
+    GRPC_STREAM_LOG.setLevel(java.util.logging.Level.SEVERE);
     System.exit(new CommandLine(new Main()).execute(args));
   }
 
@@ -143,7 +182,27 @@ public final class Main implements Callable<Integer> {
         quotaRate(quotaRate),
         new RateLimitServer.Operations(adminBind, adminPort, watchConfig,
             duration("--config-check-interval", configCheckInterval), detailedMetricValues),
+        security(),
         redisSettings());
+  }
+
+  private SecuritySettings security() {
+    TlsSettings tls = null;
+    if (tlsCert != null || tlsKey != null) {
+      if (tlsCert == null || tlsKey == null) {
+        throw new IllegalArgumentException("--tls-cert and --tls-key must be given together");
+      }
+      tls = new TlsSettings(tlsCert, tlsKey, tlsClientCa, duration("--tls-reload-interval", tlsReloadInterval));
+    } else if (tlsClientCa != null) {
+      throw new IllegalArgumentException("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS first)");
+    }
+    Set<String> keys = new LinkedHashSet<>();
+    for (String key : ipKeys) {
+      if (!key.isBlank() && !key.trim().equals("none")) {
+        keys.add(key.trim());
+      }
+    }
+    return new SecuritySettings(tls, maxRequestBytes, new ClientAddressPolicy(keys, ipv4Prefix, ipv6Prefix));
   }
 
   /** The Redis store's settings with {@code --store redis}, else null. */

@@ -17,10 +17,13 @@ import dev.ratelimit.service.RequestLimits;
 import dev.ratelimit.service.ServiceMetrics;
 import dev.ratelimit.quota.QuotaBook;
 import dev.ratelimit.quota.QuotaLedger;
+import dev.ratelimit.security.MalformedRequestGuard;
+import dev.ratelimit.security.SecuritySettings;
+import dev.ratelimit.security.TransportSecurity;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.CounterStore;
-import dev.ratelimit.store.redis.RedisStore;
 import dev.ratelimit.store.Sweeper;
+import dev.ratelimit.store.redis.RedisStore;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitServiceGrpc;
 import io.grpc.Server;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
@@ -68,6 +71,7 @@ public final class RateLimitServer implements AutoCloseable {
    * @param sweepInterval how often idle keys are removed
    * @param quotaRate added requests per US dollar of an organisation's 24 h volume, for {@code dynamic} rules
    * @param operations the admin HTTP port, the policy watcher and metric bounds
+   * @param security TLS, request size bound and client-address keying (docs/security.md)
    * @param redis the shared Redis store to use instead of the embedded one, or null for the embedded store
    */
   public record Settings(
@@ -82,6 +86,7 @@ public final class RateLimitServer implements AutoCloseable {
       Duration sweepInterval,
       BigDecimal quotaRate,
       Operations operations,
+      SecuritySettings security,
       RedisStore.Settings redis) {
     public Settings {
       Objects.requireNonNull(bindAddress, "bindAddress");
@@ -92,6 +97,7 @@ public final class RateLimitServer implements AutoCloseable {
       Objects.requireNonNull(sweepInterval, "sweepInterval");
       Objects.requireNonNull(quotaRate, "quotaRate");
       Objects.requireNonNull(operations, "operations");
+      Objects.requireNonNull(security, "security");
       if (quotaRate.signum() < 0) {
         throw new IllegalArgumentException("the quota rate must be at least 0, not " + quotaRate);
       }
@@ -100,16 +106,16 @@ public final class RateLimitServer implements AutoCloseable {
       }
     }
 
-    /** Settings with the default quota rate ({@link QuotaLedger#DEFAULT_RATE}) and operations defaults. */
+    /** Settings with the default quota rate ({@link QuotaLedger#DEFAULT_RATE}), operations and security. */
     public Settings(String bindAddress, int grpcPort, Path configPath, ChronicleMapStore.Settings store,
         RequestLimits limits, FailureMode failureMode, boolean noop, Duration drainTimeout, Duration sweepInterval) {
       this(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          QuotaLedger.DEFAULT_RATE, Operations.defaults(), null);
+          QuotaLedger.DEFAULT_RATE, Operations.defaults(), SecuritySettings.defaults(), null);
     }
 
     public Settings withQuotaRate(BigDecimal rate) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, rate, operations, redis);
+          sweepInterval, rate, operations, security, redis);
     }
 
     /**
@@ -119,43 +125,53 @@ public final class RateLimitServer implements AutoCloseable {
     public static Settings loopbackDefaults() {
       return new Settings("127.0.0.1", 0, null, ChronicleMapStore.Settings.defaults(), RequestLimits.defaults(),
           FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60), QuotaLedger.DEFAULT_RATE,
-          Operations.defaults().withAdminPort(0), null);
+          Operations.defaults().withAdminPort(0), SecuritySettings.defaults(), null);
     }
 
     public Settings withConfigPath(Path path) {
       return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          quotaRate, operations, redis);
+          quotaRate, operations, security, redis);
     }
 
     public Settings withStore(ChronicleMapStore.Settings newStore) {
       return new Settings(bindAddress, grpcPort, configPath, newStore, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, redis);
+          sweepInterval, quotaRate, operations, security, redis);
+    }
+
+    public Settings withSecurity(SecuritySettings newSecurity) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, operations, newSecurity, redis);
+    }
+
+    public Settings withLimits(RequestLimits newLimits) {
+      return new Settings(bindAddress, grpcPort, configPath, store, newLimits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, operations, security, redis);
     }
 
     public Settings withNoop(boolean noopMode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noopMode, drainTimeout,
-          sweepInterval, quotaRate, operations, redis);
+          sweepInterval, quotaRate, operations, security, redis);
     }
 
     public Settings withFailureMode(FailureMode mode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, mode, noop, drainTimeout, sweepInterval,
-          quotaRate, operations, redis);
-    }
-
-    public Settings withDrainTimeout(Duration timeout) {
-      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, timeout, sweepInterval,
-          quotaRate, operations, redis);
+          quotaRate, operations, security, redis);
     }
 
     /** Shares counters through Redis instead of the embedded store; null goes back to the embedded store. */
     public Settings withRedis(RedisStore.Settings newRedis) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, newRedis);
+          sweepInterval, quotaRate, operations, security, newRedis);
+    }
+
+    public Settings withDrainTimeout(Duration timeout) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, timeout, sweepInterval,
+          quotaRate, operations, security, redis);
     }
 
     public Settings withOperations(Operations ops) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, ops, redis);
+          sweepInterval, quotaRate, ops, security, redis);
     }
   }
 
@@ -213,6 +229,7 @@ public final class RateLimitServer implements AutoCloseable {
   private final RateLimitEngine engine;
   private final PolicyReloader reloader;
   private final Sweeper sweeper;
+  private final TransportSecurity transport;
   private ScheduledExecutorService background;
   private ConfigWatcher watcher;
   private AdminHttpServer admin;
@@ -220,7 +237,8 @@ public final class RateLimitServer implements AutoCloseable {
   private boolean closed;
 
   private RateLimitServer(Settings settings, Server grpc, HealthStatusManager health, CounterStore store,
-      PolicyHolder policy, RateLimitEngine engine, PolicyReloader reloader, Sweeper sweeper) {
+      PolicyHolder policy, RateLimitEngine engine, PolicyReloader reloader, Sweeper sweeper,
+      TransportSecurity transport) {
     this.settings = settings;
     this.grpc = grpc;
     this.health = health;
@@ -229,6 +247,7 @@ public final class RateLimitServer implements AutoCloseable {
     this.engine = engine;
     this.reloader = reloader;
     this.sweeper = sweeper;
+    this.transport = transport;
   }
 
   /** Loads the policy, opens the store and starts serving. */
@@ -244,19 +263,28 @@ public final class RateLimitServer implements AutoCloseable {
   public static RateLimitServer start(Settings settings, Clock clock, MeterRegistry registry,
       UnaryOperator<CounterStore> storeWrapper) throws IOException, ConfigException {
     HealthStatusManager health = new HealthStatusManager();
+    TransportSecurity transport = TransportSecurity.open(settings.security().tls());
     // Decisions on the embedded store take microseconds and never wait on I/O, so they run on the Netty event loop
     // instead of paying a thread hand-off per call. With Redis a decision waits on the network (up to the Redis
     // timeout), so calls run on gRPC's default executor and never block the event loop.
+    // Requests above the size bound are refused (RESOURCE_EXHAUSTED) before they are parsed.
     NettyServerBuilder builder = NettyServerBuilder
-        .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()))
+        .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()), transport.credentials())
+        .maxInboundMessageSize(settings.security().maxRequestBytes())
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance());
     if (settings.redis() == null) {
       builder.directExecutor();
     }
     if (settings.noop()) {
-      Server grpc = builder.addService(new NoopRateLimitService()).build().start();
-      RateLimitServer server = new RateLimitServer(settings, grpc, health, null, null, null, null, null);
+      Server grpc;
+      try {
+        grpc = builder.addService(new NoopRateLimitService()).build().start();
+      } catch (IOException | RuntimeException e) {
+        transport.close();
+        throw e;
+      }
+      RateLimitServer server = new RateLimitServer(settings, grpc, health, null, null, null, null, null, transport);
       server.startOperations(registry);
       server.serving();
       log.info("started in NOOP mode (always OK, no policy, no store) on {}:{}; admin HTTP {}", settings.bindAddress(),
@@ -264,27 +292,35 @@ public final class RateLimitServer implements AutoCloseable {
       return server;
     }
     PolicyLoader loader = new PolicyLoader();
-    Map<String, String> sources = settings.configPath() == null ? loader.readDefault()
-        : loader.read(settings.configPath());
-    PolicyIndex index = loader.parse(sources);
+    Map<String, String> sources;
+    PolicyIndex index;
+    CounterStore store;
+    try {
+      sources = settings.configPath() == null ? loader.readDefault() : loader.read(settings.configPath());
+      index = loader.parse(sources);
+      store = settings.redis() == null ? ChronicleMapStore.open(settings.store()) : RedisStore.open(settings.redis());
+    } catch (IOException | ConfigException | RuntimeException e) {
+      transport.close();
+      throw e;
+    }
     PolicyHolder policy = new PolicyHolder(index);
-    CounterStore store = settings.redis() == null
-        ? ChronicleMapStore.open(settings.store())
-        : RedisStore.open(settings.redis());
     RateLimitEngine engine;
+    ServiceMetrics metrics;
     Server grpc;
     try {
       store = Objects.requireNonNull(storeWrapper.apply(store), "the store wrapper returned null");
-      engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(),
-          new ServiceMetrics(registry, clock, settings.operations().detailedMetricValues()),
-          new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()));
+      metrics = new ServiceMetrics(registry, clock, settings.operations().detailedMetricValues());
+      engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(), metrics,
+          new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()),
+          settings.security().clientAddresses());
       grpc = builder
-          .addService(new RateLimitGrpcService(engine))
+          .addService(MalformedRequestGuard.guard(new RateLimitGrpcService(engine).bindService(), metrics::invalidRequest))
           .addService(new AdminGrpcService(engine))
           .build()
           .start();
     } catch (IOException | RuntimeException e) {
       store.close();
+      transport.close();
       throw e;
     }
     PolicyReloader reloader = new PolicyReloader(settings.configPath(), loader, policy, sources, clock, registry);
@@ -294,7 +330,8 @@ public final class RateLimitServer implements AutoCloseable {
     if (settings.redis() != null) {
       registerRedisMeters(store, registry);
     }
-    RateLimitServer server = new RateLimitServer(settings, grpc, health, store, policy, engine, reloader, sweeper);
+    RateLimitServer server =
+        new RateLimitServer(settings, grpc, health, store, policy, engine, reloader, sweeper, transport);
     server.startOperations(registry);
     server.serving();
     log.info("started on {}:{} with domains {} from {}; store: {} (max entries {}), failure mode {}, limits {}; "
@@ -304,14 +341,17 @@ public final class RateLimitServer implements AutoCloseable {
         settings.configPath() == null ? "the embedded default policy" : settings.configPath(),
         settings.redis() != null ? "Redis at " + settings.redis().uri()
             : settings.store().dataFile() == null ? "in memory" : settings.store().dataFile(),
-        settings.redis() != null ? "n/a" : settings.store().maxEntries(), settings.failureMode(), settings.limits(), server.describeAdmin(),
+        settings.redis() != null ? "n/a" : settings.store().maxEntries(), settings.failureMode(), settings.limits(),
+        server.describeAdmin(),
         settings.configPath() == null ? "never (embedded)" : !settings.operations().watchConfig()
             ? "only on POST /reload" : "on file change, checked every " + settings.operations().configCheckInterval(),
         settings.drainTimeout(), settings.sweepInterval());
+    log.info("transport: {}, requests up to {} bytes, client addresses {}", transport.tls() ? "TLS" : "plaintext",
+        settings.security().maxRequestBytes(), settings.security().clientAddresses());
     return server;
   }
 
-  /** Meters of the Redis store; {@code store} may be a wrapper around it (tests), then only what it exposes. */
+  /** Meters of the Redis store ({@code store} may be a test's wrapper around it: then none). */
   private static void registerRedisMeters(CounterStore store, MeterRegistry registry) {
     if (store instanceof RedisStore redisStore) {
       FunctionCounter.builder("ratelimit_redis_local_rejections", redisStore, RedisStore::localRejections)
@@ -452,6 +492,7 @@ public final class RateLimitServer implements AutoCloseable {
     if (admin != null) {
       admin.close();
     }
+    transport.close();
     log.info("stopped");
   }
 }

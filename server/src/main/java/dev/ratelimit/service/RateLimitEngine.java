@@ -13,6 +13,8 @@ import dev.ratelimit.limiter.SlidingWindowLimiter;
 import dev.ratelimit.limiter.Verdict;
 import dev.ratelimit.quota.QuotaBook;
 import dev.ratelimit.quota.QuotaLedger;
+import dev.ratelimit.security.ClientAddress;
+import dev.ratelimit.security.ClientAddressPolicy;
 import dev.ratelimit.store.CounterKey;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.StoreException;
@@ -49,6 +51,8 @@ public final class RateLimitEngine {
   private final FailureMode failureMode;
   private final ServiceMetrics metrics;
   private final ThreadLocal<CounterKey> keys;
+  private final ClientAddressPolicy addresses;
+  private final ThreadLocal<ClientAddress> parsedAddresses = ThreadLocal.withInitial(ClientAddress::new);
   /** Sliding windows for Envoy's limit overrides: by unit, then by counter width (1, 2, 4 bytes). */
   private final Map<Unit, Limiter[]> overrideLimiters = new EnumMap<>(Unit.class);
   private final QuotaBook quotas;
@@ -74,6 +78,20 @@ public final class RateLimitEngine {
       FailureMode failureMode,
       ServiceMetrics metrics,
       QuotaBook quotas) {
+    this(policy, store, clock, limits, failureMode, metrics, quotas, ClientAddressPolicy.defaults());
+  }
+
+  /** @param addresses which entries hold client addresses and how they are keyed (docs/security.md) */
+  public RateLimitEngine(
+      Supplier<PolicyIndex> policy,
+      CounterStore store,
+      Clock clock,
+      RequestLimits limits,
+      FailureMode failureMode,
+      ServiceMetrics metrics,
+      QuotaBook quotas,
+      ClientAddressPolicy addresses) {
+    this.addresses = Objects.requireNonNull(addresses, "addresses");
     this.quotas = Objects.requireNonNull(quotas, "quotas");
     this.policy = Objects.requireNonNull(policy, "policy");
     this.store = Objects.requireNonNull(store, "store");
@@ -277,7 +295,7 @@ public final class RateLimitEngine {
   /** Finds the rule and counter of descriptor {@code index}, or null when it matches none. */
   private Evaluation resolve(RateLimitRequest request, DomainPolicy domain, int index)
       throws InvalidRequestException {
-    RateLimitDescriptor descriptor = request.getDescriptors(index);
+    RateLimitDescriptor descriptor = normaliseAddresses(request.getDescriptors(index));
     DescriptorNode leaf = PolicyIndex.match(domain, descriptor);
     RateLimitRule rule = leaf == null ? null : leaf.rule();
     long limit;
@@ -297,7 +315,8 @@ public final class RateLimitEngine {
       appendEntries(key, descriptor, leaf);
     } else {
       for (RateLimitDescriptor.Entry entry : descriptor.getEntriesList()) {
-        key.add(entry.getKey(), entry.getValue());
+        key.add(entry.getKey(), addresses.isAddressKey(entry.getKey())
+            ? addressCounterValue(entry.getValue()) : entry.getValue());
       }
     }
     if (key.tooLong()) {
@@ -311,13 +330,63 @@ public final class RateLimitEngine {
     return evaluation;
   }
 
-  /** Appends entries root first, using each level's counter value (the pattern for a shared wildcard). */
-  private static void appendEntries(CounterKey key, RateLimitDescriptor descriptor, DescriptorNode node) {
+  /**
+   * Appends entries root first, using each level's counter value (the pattern for a shared wildcard). A client
+   * address that gets its own counter is keyed by its network (docs/security.md).
+   */
+  private void appendEntries(CounterKey key, RateLimitDescriptor descriptor, DescriptorNode node) {
     if (node.depth() > 0) {
       appendEntries(key, descriptor, node.parent());
     }
     RateLimitDescriptor.Entry entry = descriptor.getEntries(node.depth());
-    key.add(entry.getKey(), node.counterValue(entry.getValue()));
+    String value = entry.getValue();
+    String counterValue = node.counterValue(value);
+    boolean perValue = node.value() == null || node.value().indexOf('*') >= 0;
+    if (perValue && counterValue == value && addresses.isAddressKey(entry.getKey())) {
+      key.add(entry.getKey(), addressCounterValue(value));
+    } else {
+      key.add(entry.getKey(), counterValue);
+    }
+  }
+
+  /**
+   * The descriptor with its client-address values in normal form, so that policy values match however the address
+   * was written. Allocates only when some address was not already in normal form.
+   */
+  private RateLimitDescriptor normaliseAddresses(RateLimitDescriptor descriptor) {
+    if (addresses.keys().isEmpty()) {
+      return descriptor;
+    }
+    RateLimitDescriptor.Builder rewritten = null;
+    int entries = descriptor.getEntriesCount();
+    for (int i = 0; i < entries; i++) {
+      RateLimitDescriptor.Entry entry = descriptor.getEntries(i);
+      if (!addresses.isAddressKey(entry.getKey())) {
+        continue;
+      }
+      ClientAddress address = parsedAddresses.get();
+      if (!address.parse(entry.getValue())) {
+        continue;
+      }
+      CharSequence canonical = address.canonical();
+      if (!entry.getValue().contentEquals(canonical)) {
+        if (rewritten == null) {
+          rewritten = descriptor.toBuilder();
+        }
+        rewritten.setEntries(i, entry.toBuilder().setValue(canonical.toString()));
+      }
+    }
+    return rewritten == null ? descriptor : rewritten.build();
+  }
+
+  /** The counter value of a client address: its network, or one shared value for anything that is not an address. */
+  private CharSequence addressCounterValue(String value) {
+    ClientAddress address = parsedAddresses.get();
+    if (!address.parse(value)) {
+      metrics.invalidClientAddress();
+      return ClientAddressPolicy.INVALID_ADDRESS;
+    }
+    return address.network(addresses.ipv4PrefixBits(), addresses.ipv6PrefixBits());
   }
 
   /** Envoy's per-descriptor limit override, which replaces the matched rule (as in envoyproxy/ratelimit). */

@@ -33,6 +33,7 @@ public final class ServiceMetrics {
   private final Map<String, Map<String, Counter[]>> decisions = new ConcurrentHashMap<>();
   private final Counter unknownDomain;
   private final Counter invalidRequests;
+  private final Counter invalidClientAddresses;
   private final Map<StoreException.Kind, Counter> storeFailures = new EnumMap<>(StoreException.Kind.class);
   private final Timer latency;
   private final Map<StoreException.Kind, LogThrottle> storeFailureLogs = new EnumMap<>(StoreException.Kind.class);
@@ -60,6 +61,9 @@ public final class ServiceMetrics {
         .register(registry);
     this.invalidRequests = Counter.builder("ratelimit_invalid_requests")
         .description("Requests refused with INVALID_ARGUMENT")
+        .register(registry);
+    this.invalidClientAddresses = Counter.builder("ratelimit_invalid_client_addresses")
+        .description("Client-address entries whose value is not an IP address (they share one counter)")
         .register(registry);
     for (StoreException.Kind kind : StoreException.Kind.values()) {
       storeFailures.put(kind, Counter.builder("ratelimit_store_failures")
@@ -161,6 +165,10 @@ public final class ServiceMetrics {
           .register(registry);
     }
     return counters;
+  }
+
+  public void invalidClientAddress() {
+    invalidClientAddresses.increment();
   }
 
   /** Records the duration of one call. */

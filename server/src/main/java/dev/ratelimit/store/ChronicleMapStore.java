@@ -8,6 +8,7 @@ import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Objects;
 import net.openhft.chronicle.bytes.RandomDataInput;
 import net.openhft.chronicle.bytes.RandomDataOutput;
@@ -65,12 +66,18 @@ public final class ChronicleMapStore implements CounterStore {
 
   private final boolean checksummed;
   private final Path cleanMarker;
+  /** Old states of entries being changed, so that a kill mid-update loses nothing acknowledged; null in memory. */
+  private final UndoJournal journal;
 
-  /** @param cleanMarker for a persisted map, the marker written on close; null in memory */
-  private ChronicleMapStore(ChronicleMap<byte[], byte[]> map, Path cleanMarker) {
+  /**
+   * @param cleanMarker for a persisted map, the marker written on close; null in memory
+   * @param journal for a persisted map, its undo journal; null in memory
+   */
+  private ChronicleMapStore(ChronicleMap<byte[], byte[]> map, Path cleanMarker, UndoJournal journal) {
     this.map = map;
     this.checksummed = cleanMarker != null;
     this.cleanMarker = cleanMarker;
+    this.journal = journal;
   }
 
   /** Creates the map, or opens and recovers an existing data file (whatever sizing it was created with). */
@@ -87,25 +94,60 @@ public final class ChronicleMapStore implements CounterStore {
         // clean marker is written); the server closes it itself once the drain is over.
         .skipCloseOnExitHook(true);
     if (settings.dataFile() == null) {
-      return new ChronicleMapStore(builder.create(), null);
+      return new ChronicleMapStore(builder.create(), null, null);
     }
     File file = settings.dataFile().toFile();
     Path cleanMarker = cleanMarkerOf(settings.dataFile());
-    if (file.exists() && file.length() > 0) {
-      if (Files.deleteIfExists(cleanMarker)) {
-        return new ChronicleMapStore(builder.createPersistedTo(file), cleanMarker);
-      }
-      // No marker: the last process died without closing the map (e.g. kill -9). Recovery rebuilds segment state
-      // and keeps every entry whose checksum is intact.
-      log.warn("data file {} was not closed cleanly; recovering it", file);
-      return new ChronicleMapStore(builder.recoverPersistedTo(file, false), cleanMarker);
-    }
     File parent = file.getAbsoluteFile().getParentFile();
     if (parent != null && !parent.isDirectory() && !parent.mkdirs()) {
       throw new IOException("cannot create directory " + parent);
     }
-    Files.deleteIfExists(cleanMarker);
-    return new ChronicleMapStore(builder.createPersistedTo(file), cleanMarker);
+    UndoJournal journal = UndoJournal.open(UndoJournal.fileOf(settings.dataFile()), journalSlots());
+    try {
+      if (file.exists() && file.length() > 0) {
+        if (Files.deleteIfExists(cleanMarker)) {
+          journal.clear(); // a clean close disarmed every slot; clearing again costs nothing
+          return new ChronicleMapStore(builder.createPersistedTo(file), cleanMarker, journal);
+        }
+        // No marker: the last process died without closing the map (e.g. kill -9). Recovery rebuilds segment state
+        // and keeps every entry whose checksum is intact; the undo journal puts back the entries whose update the
+        // crash interrupted (recovery drops those, as their checksum no longer matches).
+        log.warn("data file {} was not closed cleanly; recovering it", file);
+        List<UndoJournal.Pending> pending = journal.pending();
+        ChronicleMap<byte[], byte[]> map = builder.recoverPersistedTo(file, false);
+        int restored = 0;
+        for (UndoJournal.Pending p : pending) {
+          if (map.putIfAbsent(p.key(), p.oldState()) == null) {
+            restored++;
+          }
+        }
+        journal.clear();
+        log.info("recovered {}: {} counters; {} updates were in flight, {} of them restored to their state before the"
+            + " crash", file, map.longSize(), pending.size(), restored);
+        return new ChronicleMapStore(map, cleanMarker, journal);
+      }
+      Files.deleteIfExists(cleanMarker);
+      journal.clear();
+      return new ChronicleMapStore(builder.createPersistedTo(file), cleanMarker, journal);
+    } catch (IOException | RuntimeException e) {
+      journal.close();
+      throw e;
+    }
+  }
+
+  /** The underlying map, for tests that simulate a crash in the middle of an update. */
+  ChronicleMap<byte[], byte[]> map() {
+    return map;
+  }
+
+  /** The undo journal (null in memory), for the same tests. */
+  UndoJournal journal() {
+    return journal;
+  }
+
+  /** One journal slot per thread that may update the map: gRPC event loops, the sweeper, admin calls. */
+  private static int journalSlots() {
+    return Math.max(64, 8 * Runtime.getRuntime().availableProcessors() + 2);
   }
 
   /** The file whose presence says the data file was closed cleanly and needs no recovery. */
@@ -126,17 +168,22 @@ public final class ChronicleMapStore implements CounterStore {
       if (entry != null && entry.value().size() == size
           && entry.value().bytes() instanceof RandomDataOutput<?> writable) {
         Data<byte[]> value = entry.value();
+        int undo = journal == null ? -1 : journal.arm(key, value.bytes(), value.offset(), size);
         Verdict verdict = limiter.apply(offHeapState.get().wrap(value.bytes(), writable, value.offset()),
             nowMillis, hits, limit);
         if (checksummed) {
           ((ChecksumEntry) entry).updateChecksum(); // recovery verifies entry checksums of persisted maps
         }
+        if (journal != null) {
+          journal.disarm(undo);
+        }
         return verdict;
       }
-      byte[] state = entry != null && entry.value().size() == size ? entry.value().get() : new byte[size];
+      byte[] old = entry == null ? null : entry.value().get();
+      byte[] state = old != null && old.length == size ? old.clone() : new byte[size];
       Verdict verdict = limiter.apply(new HeapStateBuffer(state), nowMillis, hits, limit);
       if (entry != null) {
-        entry.doReplaceValue(query.wrapValueAsData(state));
+        replace(key, query, old, query.wrapValueAsData(state));
       } else if (HeapStateBuffer.expiresAt(state) != 0) {
         query.absentEntry().doInsert(query.wrapValueAsData(state));
       }
@@ -204,20 +251,40 @@ public final class ChronicleMapStore implements CounterStore {
 
   @Override
   public <R> R update(byte[] key, StateUpdate<R> update, long nowMillis) {
-    @SuppressWarnings("unchecked")
-    R[] result = (R[]) new Object[1];
-    try {
-      map.compute(key, (k, stored) -> {
-        byte[] state = stored == null || stored.length != update.stateSize() ? new byte[update.stateSize()] : stored;
-        result[0] = update.apply(new HeapStateBuffer(state), nowMillis);
-        return HeapStateBuffer.expiresAt(state) == 0 ? null : state;
-      });
+    int size = update.stateSize();
+    try (ExternalMapQueryContext<byte[], byte[], ?> query = map.queryContext(key)) {
+      query.updateLock().lock();
+      MapEntry<byte[], byte[]> entry = query.entry();
+      byte[] old = entry == null ? null : entry.value().get();
+      byte[] state = old != null && old.length == size ? old.clone() : new byte[size];
+      R result = update.apply(new HeapStateBuffer(state), nowMillis);
+      boolean keep = HeapStateBuffer.expiresAt(state) != 0;
+      if (entry != null && keep) {
+        replace(key, query, old, query.wrapValueAsData(state));
+      } else if (entry != null) {
+        entry.doRemove();
+      } else if (keep) {
+        query.absentEntry().doInsert(query.wrapValueAsData(state));
+      }
+      return result;
     } catch (ChronicleHashClosedException e) {
       throw new StoreException(StoreException.Kind.UNAVAILABLE, "the counter map is closed", e);
     } catch (IllegalStateException e) {
       throw new StoreException(StoreException.Kind.FULL, "the counter map is full: " + firstLine(e), e);
     }
-    return result[0];
+  }
+
+  /** Replaces an existing entry's value (in place when it fits) with its old state journaled first. */
+  private void replace(byte[] key, ExternalMapQueryContext<byte[], byte[], ?> query, byte[] old, Data<byte[]> value) {
+    int undo = journal == null ? -1 : journal.arm(key, old);
+    query.entry().doReplaceValue(value);
+    if (checksummed) {
+      // Chronicle would otherwise write the checksum when the lock is released, after the journal slot is disarmed.
+      ((ChecksumEntry) query.entry()).updateChecksum();
+    }
+    if (journal != null) {
+      journal.disarm(undo);
+    }
   }
 
   @Override
@@ -257,6 +324,13 @@ public final class ChronicleMapStore implements CounterStore {
   public synchronized void close() {
     if (map.isOpen()) {
       map.close();
+      if (journal != null) {
+        try {
+          journal.close();
+        } catch (IOException e) {
+          log.warn("cannot close the undo journal: {}", e.toString());
+        }
+      }
       if (cleanMarker != null) {
         try {
           Files.createFile(cleanMarker);
