@@ -320,6 +320,20 @@ public abstract class CounterStoreContract {
     assertEquals(1, after.current());
   }
 
+  @Test
+  public void everyRejectedHitCountsTowardsAPenalty() {
+    // Over factor 2: more than 2 rejected hits (the limit) within one window start the penalty.
+    PenaltyLimiter penalised = new PenaltyLimiter(PER_MINUTE, BigDecimal.valueOf(2), Duration.ofMinutes(5),
+        Duration.ofMinutes(1));
+    store.apply(KEY, penalised, T0, 2, 2);
+    for (int i = 1; i <= 3; i++) {
+      assertTrue(store.apply(KEY, penalised, T0 + i, 1, 2).overLimit(), "rejection " + i);
+    }
+    Verdict later = store.apply(KEY, penalised, T0 + 61_000, 1, 2);
+    assertTrue(later.overLimit(), "the third rejected hit started a penalty, though the window has freed");
+    assertEquals(T0 + 3 + 300_000, later.resetAtMillis());
+  }
+
   /** A counter kept by {@link CounterStore#update}: adds one and keeps the state for a minute. */
   private static final StateUpdate<Long> INCREMENT = new StateUpdate<>() {
     @Override

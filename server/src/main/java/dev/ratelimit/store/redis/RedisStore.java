@@ -2,6 +2,7 @@ package dev.ratelimit.store.redis;
 
 import dev.ratelimit.limiter.HeapStateBuffer;
 import dev.ratelimit.limiter.Limiter;
+import dev.ratelimit.limiter.PenaltyLimiter;
 import dev.ratelimit.limiter.StateBuffer;
 import dev.ratelimit.limiter.Verdict;
 import dev.ratelimit.store.CounterStore;
@@ -193,7 +194,7 @@ public final class RedisStore implements CounterStore {
     List<Integer> inJava = null;
     for (int i = 0; i < results.length; i++) {
       Op op = ops.get(i);
-      Verdict cached = overLimit.rejection(op.key(), op.hits(), op.limit(), nowMillis);
+      Verdict cached = cacheable(op) ? overLimit.rejection(op.key(), op.hits(), op.limit(), nowMillis) : null;
       if (cached != null) {
         localRejections.incrementAndGet();
         results[i] = new Result(cached, null);
@@ -225,6 +226,14 @@ public final class RedisStore implements CounterStore {
       complete(call, ops, results, nowMillis, deadline);
     }
     return results;
+  }
+
+  /**
+   * Whether a rejection of this op may be answered locally. Not with a penalty: its rejected hits count towards
+   * starting it, so each one must reach Redis.
+   */
+  private static boolean cacheable(Op op) {
+    return !(op.limiter() instanceof PenaltyLimiter);
   }
 
   /** The arguments of one script call and its reply in flight. */
@@ -283,7 +292,9 @@ public final class RedisStore implements CounterStore {
       Verdict verdict = new Verdict((Long) reply.get(at) != 0, op.limit(), (Long) reply.get(at + 1),
           (Long) reply.get(at + 2), reset);
       // The reset is on the script's clock; the cache keeps it as a duration on this replica's clock.
-      overLimit.remember(op.key(), verdict, nowMillis, nowMillis + (reset - scriptNow));
+      if (cacheable(op)) {
+        overLimit.remember(op.key(), verdict, nowMillis, nowMillis + (reset - scriptNow));
+      }
       results[i] = new Result(verdict, null);
     }
   }
@@ -294,7 +305,9 @@ public final class RedisStore implements CounterStore {
     try {
       Verdict verdict = compareAndSet(op.key(), op.limiter().stateSize(),
           (state, now) -> op.limiter().apply(state, now, op.hits(), op.limit()), nowMillis, scriptNow);
-      overLimit.remember(op.key(), verdict, nowMillis, nowMillis + (verdict.resetAtMillis() - scriptNow[0]));
+      if (cacheable(op)) {
+        overLimit.remember(op.key(), verdict, nowMillis, nowMillis + (verdict.resetAtMillis() - scriptNow[0]));
+      }
       return new Result(verdict, null);
     } catch (StoreException e) {
       return new Result(null, e);
