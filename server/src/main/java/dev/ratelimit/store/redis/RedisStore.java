@@ -259,7 +259,7 @@ public final class RedisStore implements CounterStore {
 
   private void complete(Call call, List<Op> ops, Result[] results, long nowMillis, long deadline) {
     if (call.refused() != null) {
-      fail(call, results, call.refused(), nowMillis);
+      fail(call, results, call.refused());
       return;
     }
     List<Object> reply;
@@ -271,16 +271,16 @@ public final class RedisStore implements CounterStore {
         try {
           reply = await(commands().eval(script.source(), ScriptOutputType.MULTI, call.keys(), call.args()), deadline);
         } catch (ExecutionException | TimeoutException | RuntimeException retry) {
-          fail(call, results, retry, nowMillis);
+          fail(call, results, retry);
           return;
         }
       } else {
-        fail(call, results, e, nowMillis);
+        fail(call, results, e);
         return;
       }
     } catch (TimeoutException | RuntimeException e) {
       call.reply().cancel(false);
-      fail(call, results, e, nowMillis);
+      fail(call, results, e);
       return;
     }
     long scriptNow = (Long) reply.get(0);
@@ -361,10 +361,10 @@ public final class RedisStore implements CounterStore {
         LockSupport.parkNanos(ThreadLocalRandom.current().nextLong(1_000L << Math.min(attempt, 10)));
       }
     } catch (ExecutionException | TimeoutException | RuntimeException e) {
-      throw failure(e, nowMillis);
+      throw failure(e);
     }
     throw failed(StoreException.Kind.UNAVAILABLE, "the state changed under " + MAX_CAS_ATTEMPTS
-        + " attempts in a row (heavy contention on one key)", null, nowMillis).failure();
+        + " attempts in a row (heavy contention on one key)", null);
   }
 
   /** Runs a script by SHA (by source after a NOSCRIPT) and waits until the deadline; replies as a list. */
@@ -395,15 +395,15 @@ public final class RedisStore implements CounterStore {
     }
   }
 
-  private void fail(Call call, Result[] results, Exception e, long nowMillis) {
-    Result failure = new Result(null, failure(e, nowMillis));
+  private void fail(Call call, Result[] results, Exception e) {
+    Result failure = new Result(null, failure(e));
     for (int i : call.indexes()) {
       results[i] = failure;
     }
   }
 
   /** The store failure for an error talking to Redis: FULL for Redis's out-of-memory error, else UNAVAILABLE. */
-  private StoreException failure(Exception e, long nowMillis) {
+  private StoreException failure(Exception e) {
     Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
     StoreException.Kind kind = cause instanceof RedisCommandExecutionException
         && String.valueOf(cause.getMessage()).startsWith("OOM")
@@ -411,13 +411,13 @@ public final class RedisStore implements CounterStore {
     String message = e instanceof TimeoutException
         ? "Redis did not answer within " + settings.timeout().toMillis() + " ms"
         : "Redis failed: " + cause;
-    return failed(kind, message, cause, nowMillis).failure();
+    return failed(kind, message, cause);
   }
 
   /** A failed decision; the service counts and logs it (throttled), so nothing is logged here. */
-  private Result failed(StoreException.Kind kind, String message, Throwable cause, long nowMillis) {
+  private StoreException failed(StoreException.Kind kind, String message, Throwable cause) {
     failures.incrementAndGet();
-    return new Result(null, new StoreException(kind, "Redis at " + settings.uri() + ": " + message, cause));
+    return new StoreException(kind, "Redis at " + settings.uri() + ": " + message, cause);
   }
 
   /** The Redis key of a counter: prefix, then the whole counter key as the hash tag. */
