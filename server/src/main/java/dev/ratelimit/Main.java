@@ -8,6 +8,8 @@ import dev.ratelimit.security.TlsSettings;
 import dev.ratelimit.service.FailureMode;
 import dev.ratelimit.service.RequestLimits;
 import dev.ratelimit.store.ChronicleMapStore;
+import dev.ratelimit.store.redis.RedisStore;
+import dev.ratelimit.store.redis.TimeSource;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
@@ -27,7 +29,7 @@ import picocli.CommandLine.Option;
 @Command(
     name = "ratelimit-server",
     mixinStandardHelpOptions = true,
-    description = "Envoy external rate-limit server (envoy.service.ratelimit.v3) with sliding windows in Chronicle Map.")
+    description = "Envoy external rate-limit server (envoy.service.ratelimit.v3) with sliding windows in Chronicle Map or Redis.")
 public final class Main implements Callable<Integer> {
 
   @Option(names = "--port", defaultValue = "${env:RATELIMIT_PORT:-8081}", description = "gRPC port (env RATELIMIT_PORT; default ${DEFAULT-VALUE}).")
@@ -68,6 +70,21 @@ public final class Main implements Callable<Integer> {
 
   @Option(names = "--sweep-interval", defaultValue = "60s", description = "How often idle counters are removed (default ${DEFAULT-VALUE}).")
   String sweepInterval;
+
+  @Option(names = "--store", defaultValue = "${env:RATELIMIT_STORE:-chronicle}", description = "Counter store: chronicle (embedded, per replica) or redis (shared by replicas) (env RATELIMIT_STORE; default ${DEFAULT-VALUE}).")
+  String storeKind;
+
+  @Option(names = "--redis-uri", defaultValue = "${env:RATELIMIT_REDIS_URI:-redis://127.0.0.1:6379}", description = "Redis to share counters in, with --store redis: redis://[:password@]host:port[/db], rediss://... (TLS), redis-sentinel://host:port[,host:port]#master, redis-cluster://host:port[,host:port] (env RATELIMIT_REDIS_URI; default ${DEFAULT-VALUE}).")
+  String redisUri;
+
+  @Option(names = "--redis-timeout", defaultValue = "${env:RATELIMIT_REDIS_TIMEOUT:-50ms}", description = "Longest wait for Redis per request before the failure mode answers; keep it below Envoy's rate-limit timeout (env RATELIMIT_REDIS_TIMEOUT; default ${DEFAULT-VALUE}).")
+  String redisTimeout;
+
+  @Option(names = "--redis-key-prefix", defaultValue = "${env:RATELIMIT_REDIS_KEY_PREFIX:-rl:}", description = "Prefix of every Redis key (default ${DEFAULT-VALUE}).")
+  String redisKeyPrefix;
+
+  @Option(names = "--redis-overlimit-cache", defaultValue = "100000", description = "Over-limit keys answered locally until their reset without asking Redis; 0 disables (default ${DEFAULT-VALUE}).")
+  int redisOverLimitCache;
 
   @Option(names = "--quota-rate", defaultValue = "${env:RATELIMIT_QUOTA_RATE:-0.000115}", description = "Dynamic quota: added requests per US dollar of an organisation's rolling 24 h volume (env RATELIMIT_QUOTA_RATE; default ${DEFAULT-VALUE}: $10k -> 1, $1M -> 115).")
   String quotaRate;
@@ -165,7 +182,8 @@ public final class Main implements Callable<Integer> {
         quotaRate(quotaRate),
         new RateLimitServer.Operations(adminBind, adminPort, watchConfig,
             duration("--config-check-interval", configCheckInterval), detailedMetricValues),
-        security());
+        security(),
+        redisSettings());
   }
 
   private SecuritySettings security() {
@@ -185,6 +203,19 @@ public final class Main implements Callable<Integer> {
       }
     }
     return new SecuritySettings(tls, maxRequestBytes, new ClientAddressPolicy(keys, ipv4Prefix, ipv6Prefix));
+  }
+
+  /** The Redis store's settings with {@code --store redis}, else null. */
+  private RedisStore.Settings redisSettings() {
+    switch (storeKind.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "chronicle":
+        return null;
+      case "redis":
+        return new RedisStore.Settings(redisUri, duration("--redis-timeout", redisTimeout), redisKeyPrefix,
+            redisOverLimitCache, TimeSource.REDIS);
+      default:
+        throw new IllegalArgumentException("--store must be chronicle or redis, not '" + storeKind + "'");
+    }
   }
 
   private static FailureMode parseFailureMode(String text) {

@@ -23,12 +23,15 @@ import dev.ratelimit.security.TransportSecurity;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.Sweeper;
+import dev.ratelimit.store.redis.RedisStore;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitServiceGrpc;
 import io.grpc.Server;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -69,6 +72,7 @@ public final class RateLimitServer implements AutoCloseable {
    * @param quotaRate added requests per US dollar of an organisation's 24 h volume, for {@code dynamic} rules
    * @param operations the admin HTTP port, the policy watcher and metric bounds
    * @param security TLS, request size bound and client-address keying (docs/security.md)
+   * @param redis the shared Redis store to use instead of the embedded one, or null for the embedded store
    */
   public record Settings(
       String bindAddress,
@@ -82,7 +86,8 @@ public final class RateLimitServer implements AutoCloseable {
       Duration sweepInterval,
       BigDecimal quotaRate,
       Operations operations,
-      SecuritySettings security) {
+      SecuritySettings security,
+      RedisStore.Settings redis) {
     public Settings {
       Objects.requireNonNull(bindAddress, "bindAddress");
       Objects.requireNonNull(store, "store");
@@ -105,12 +110,12 @@ public final class RateLimitServer implements AutoCloseable {
     public Settings(String bindAddress, int grpcPort, Path configPath, ChronicleMapStore.Settings store,
         RequestLimits limits, FailureMode failureMode, boolean noop, Duration drainTimeout, Duration sweepInterval) {
       this(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          QuotaLedger.DEFAULT_RATE, Operations.defaults(), SecuritySettings.defaults());
+          QuotaLedger.DEFAULT_RATE, Operations.defaults(), SecuritySettings.defaults(), null);
     }
 
     public Settings withQuotaRate(BigDecimal rate) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, rate, operations, security);
+          sweepInterval, rate, operations, security, redis);
     }
 
     /**
@@ -120,47 +125,53 @@ public final class RateLimitServer implements AutoCloseable {
     public static Settings loopbackDefaults() {
       return new Settings("127.0.0.1", 0, null, ChronicleMapStore.Settings.defaults(), RequestLimits.defaults(),
           FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60), QuotaLedger.DEFAULT_RATE,
-          Operations.defaults().withAdminPort(0), SecuritySettings.defaults());
+          Operations.defaults().withAdminPort(0), SecuritySettings.defaults(), null);
     }
 
     public Settings withConfigPath(Path path) {
       return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          quotaRate, operations, security);
+          quotaRate, operations, security, redis);
     }
 
     public Settings withStore(ChronicleMapStore.Settings newStore) {
       return new Settings(bindAddress, grpcPort, configPath, newStore, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, security);
+          sweepInterval, quotaRate, operations, security, redis);
     }
 
     public Settings withSecurity(SecuritySettings newSecurity) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, newSecurity);
+          sweepInterval, quotaRate, operations, newSecurity, redis);
     }
 
     public Settings withLimits(RequestLimits newLimits) {
       return new Settings(bindAddress, grpcPort, configPath, store, newLimits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, security);
+          sweepInterval, quotaRate, operations, security, redis);
     }
 
     public Settings withNoop(boolean noopMode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noopMode, drainTimeout,
-          sweepInterval, quotaRate, operations, security);
+          sweepInterval, quotaRate, operations, security, redis);
     }
 
     public Settings withFailureMode(FailureMode mode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, mode, noop, drainTimeout, sweepInterval,
-          quotaRate, operations, security);
+          quotaRate, operations, security, redis);
+    }
+
+    /** Shares counters through Redis instead of the embedded store; null goes back to the embedded store. */
+    public Settings withRedis(RedisStore.Settings newRedis) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, operations, security, newRedis);
     }
 
     public Settings withDrainTimeout(Duration timeout) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, timeout, sweepInterval,
-          quotaRate, operations, security);
+          quotaRate, operations, security, redis);
     }
 
     public Settings withOperations(Operations ops) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, ops, security);
+          sweepInterval, quotaRate, ops, security, redis);
     }
   }
 
@@ -254,14 +265,17 @@ public final class RateLimitServer implements AutoCloseable {
     HealthStatusManager health = new HealthStatusManager();
     TransportSecurity transport = TransportSecurity.open(settings.security().tls());
     // Decisions on the embedded store take microseconds and never wait on I/O, so they run on the Netty event loop
-    // instead of paying a thread hand-off per call. A store that does network I/O must use an executor instead.
+    // instead of paying a thread hand-off per call. With Redis a decision waits on the network (up to the Redis
+    // timeout), so calls run on gRPC's default executor and never block the event loop.
     // Requests above the size bound are refused (RESOURCE_EXHAUSTED) before they are parsed.
     NettyServerBuilder builder = NettyServerBuilder
         .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()), transport.credentials())
         .maxInboundMessageSize(settings.security().maxRequestBytes())
-        .directExecutor()
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance());
+    if (settings.redis() == null) {
+      builder.directExecutor();
+    }
     if (settings.noop()) {
       Server grpc;
       try {
@@ -284,7 +298,7 @@ public final class RateLimitServer implements AutoCloseable {
     try {
       sources = settings.configPath() == null ? loader.readDefault() : loader.read(settings.configPath());
       index = loader.parse(sources);
-      store = ChronicleMapStore.open(settings.store());
+      store = settings.redis() == null ? ChronicleMapStore.open(settings.store()) : RedisStore.open(settings.redis());
     } catch (IOException | ConfigException | RuntimeException e) {
       transport.close();
       throw e;
@@ -310,7 +324,12 @@ public final class RateLimitServer implements AutoCloseable {
       throw e;
     }
     PolicyReloader reloader = new PolicyReloader(settings.configPath(), loader, policy, sources, clock, registry);
-    Sweeper sweeper = new Sweeper(store, settings.store().maxEntries(), clock, registry);
+    // Redis expires keys by itself: no sweeper, and the embedded store's gauges do not apply.
+    Sweeper sweeper = settings.redis() != null ? null
+        : new Sweeper(store, settings.store().maxEntries(), clock, registry);
+    if (settings.redis() != null) {
+      registerRedisMeters(store, registry);
+    }
     RateLimitServer server =
         new RateLimitServer(settings, grpc, health, store, policy, engine, reloader, sweeper, transport);
     server.startOperations(registry);
@@ -320,14 +339,28 @@ public final class RateLimitServer implements AutoCloseable {
         settings.bindAddress(), grpc.getPort(),
         index.domains().stream().map(d -> d.domain()).sorted().toList(),
         settings.configPath() == null ? "the embedded default policy" : settings.configPath(),
-        settings.store().dataFile() == null ? "in memory" : settings.store().dataFile(),
-        settings.store().maxEntries(), settings.failureMode(), settings.limits(), server.describeAdmin(),
+        settings.redis() != null ? "Redis at " + settings.redis().uri()
+            : settings.store().dataFile() == null ? "in memory" : settings.store().dataFile(),
+        settings.redis() != null ? "n/a" : settings.store().maxEntries(), settings.failureMode(), settings.limits(),
+        server.describeAdmin(),
         settings.configPath() == null ? "never (embedded)" : !settings.operations().watchConfig()
             ? "only on POST /reload" : "on file change, checked every " + settings.operations().configCheckInterval(),
         settings.drainTimeout(), settings.sweepInterval());
     log.info("transport: {}, requests up to {} bytes, client addresses {}", transport.tls() ? "TLS" : "plaintext",
         settings.security().maxRequestBytes(), settings.security().clientAddresses());
     return server;
+  }
+
+  /** Meters of the Redis store ({@code store} may be a test's wrapper around it: then none). */
+  private static void registerRedisMeters(CounterStore store, MeterRegistry registry) {
+    if (store instanceof RedisStore redisStore) {
+      FunctionCounter.builder("ratelimit_redis_local_rejections", redisStore, RedisStore::localRejections)
+          .description("Requests rejected from the local over-limit cache without asking Redis")
+          .register(registry);
+      Gauge.builder("ratelimit_redis_overlimit_cache_keys", redisStore, RedisStore::overLimitCacheSize)
+          .description("Keys held in the local over-limit cache")
+          .register(registry);
+    }
   }
 
   /** Starts the sweeper, the policy watcher and the admin HTTP port; on failure shuts everything down again. */

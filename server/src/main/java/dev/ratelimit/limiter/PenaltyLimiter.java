@@ -65,6 +65,11 @@ public final class PenaltyLimiter implements Limiter {
     return durationMillis;
   }
 
+  /** Length of the windows rejected hits are counted in. */
+  public long windowMillis() {
+    return windowMillis;
+  }
+
   @Override
   public int stateSize() {
     return inner.stateSize() + 3 * Long.BYTES;

@@ -25,6 +25,7 @@ import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.Code;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus;
 import java.time.Clock;
+import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.HashSet;
 import java.util.List;
@@ -149,6 +150,7 @@ public final class RateLimitEngine {
     }
     Set<String> replaced = replacedRuleNames(evaluations);
     long now = clock.millis();
+    applyCounted(evaluations, replaced, now);
     RateLimitResponse.Builder response = RateLimitResponse.newBuilder();
     boolean overall = false;
     Evaluation reporter = null;
@@ -187,10 +189,36 @@ public final class RateLimitEngine {
     return response.build();
   }
 
+  /**
+   * Sends every counted descriptor of the request to the store in one batch (a remote store then needs one round
+   * trip), leaving each one's verdict or failure in its evaluation.
+   */
+  private void applyCounted(Evaluation[] evaluations, Set<String> replaced, long now) {
+    List<Evaluation> counted = new ArrayList<>(evaluations.length);
+    List<CounterStore.Op> ops = new ArrayList<>(evaluations.length);
+    for (Evaluation e : evaluations) {
+      if (e != null && !e.rule.unlimited() && (replaced == null || !replaced.contains(e.rule.name()))) {
+        try {
+          ops.add(new CounterStore.Op(e.key, e.rule.limiter(), e.hits, limitOf(e, now)));
+          counted.add(e);
+        } catch (StoreException failure) {
+          e.failure = failure; // the dynamic quota could not be read
+        }
+      }
+    }
+    if (ops.isEmpty()) {
+      return;
+    }
+    CounterStore.Result[] results = store.applyAll(ops, now);
+    for (int i = 0; i < results.length; i++) {
+      counted.get(i).verdict = results[i].verdict();
+      counted.get(i).failure = results[i].failure();
+    }
+  }
+
   private Outcome evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
-    try {
-      e.verdict = store.apply(e.key, e.rule.limiter(), now, e.hits, limitOf(e, now));
-    } catch (StoreException failure) {
+    if (e.failure != null) {
+      StoreException failure = e.failure;
       metrics.storeFailure(failure);
       metrics.decision(domain, e.rule, Outcome.STORE_FAILURE);
       status.setCode(failureMode == FailureMode.DENY ? Code.OVER_LIMIT : Code.OK);
@@ -441,6 +469,7 @@ public final class RateLimitEngine {
     /** For a dynamic rule, the organisation whose added quota raises the limit. */
     String quotaOrg;
     Verdict verdict;
+    StoreException failure;
 
     Evaluation(RateLimitRule rule, byte[] key, long hits, long limit) {
       this.rule = rule;
