@@ -27,14 +27,14 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--concurrency", description = "Closed loop: calls in flight (default 64 when --rate is not given).")
     Integer concurrency;
 
-    @Option(names = "--duration", converter = DurationConverter.class, description = "Measured phase length, e.g. 30s (default: ${DEFAULT-VALUE}; 0s = bound by --requests only).")
-    Duration duration = Duration.ofSeconds(30);
+    @Option(names = "--duration", converter = DurationConverter.class, defaultValue = "30s", description = "Measured phase length, e.g. 30s (default: ${DEFAULT-VALUE}; 0s = bound by --requests only).")
+    Duration duration;
 
     @Option(names = "--requests", description = "Measured calls; the run stops at whichever of --duration/--requests comes first (default: no bound).")
     long requests;
 
-    @Option(names = "--warmup", converter = DurationConverter.class, description = "Warm-up before measuring, results discarded (default: ${DEFAULT-VALUE}).")
-    Duration warmup = Duration.ofSeconds(5);
+    @Option(names = "--warmup", converter = DurationConverter.class, defaultValue = "5s", description = "Warm-up before measuring, results discarded (default: ${DEFAULT-VALUE}).")
+    Duration warmup;
 
     @Option(names = "--connections", description = "HTTP/2 connections (default: ${DEFAULT-VALUE}).")
     int connections = 2;
@@ -42,8 +42,8 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--max-in-flight", description = "Open loop: cap on outstanding calls (default: ${DEFAULT-VALUE}).")
     int maxInFlight = 20_000;
 
-    @Option(names = "--timeout", converter = DurationConverter.class, description = "Deadline per call (default: ${DEFAULT-VALUE}).")
-    Duration timeout = Duration.ofSeconds(2);
+    @Option(names = "--timeout", converter = DurationConverter.class, defaultValue = "2s", description = "Deadline per call (default: ${DEFAULT-VALUE}).")
+    Duration timeout;
 
     @Option(names = "--pool-size", description = "Prebuilt requests, cycled; >= --ips to touch every IP (default: ${DEFAULT-VALUE}).")
     int poolSize = 1_000_000;
