@@ -1,0 +1,40 @@
+package dev.ratelimit.config;
+
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+/** The rules of one domain, as loaded from one file. Immutable. */
+public final class DomainPolicy {
+  private final String domain;
+  private final String source;
+  private final DescriptorNode root;
+  private final Map<String, RateLimitRule> rulesById;
+
+  DomainPolicy(String domain, String source, DescriptorNode root, List<RateLimitRule> rules) {
+    this.domain = domain;
+    this.source = source;
+    this.root = root;
+    this.rulesById = rules.stream().collect(Collectors.toUnmodifiableMap(RateLimitRule::id, Function.identity()));
+  }
+
+  public String domain() {
+    return domain;
+  }
+
+  /** The file (or resource) the domain was loaded from. */
+  public String source() {
+    return source;
+  }
+
+  /** The entries of the domain's top level. */
+  public DescriptorNode root() {
+    return root;
+  }
+
+  /** Every rule of the domain by its {@link RateLimitRule#id()}. */
+  public Map<String, RateLimitRule> rulesById() {
+    return rulesById;
+  }
+}

@@ -1,0 +1,51 @@
+package dev.ratelimit.config;
+
+import dev.ratelimit.limiter.Limiter;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * One configured limit, immutable: what a matching descriptor is counted against.
+ *
+ * @param id stable identity: the domain and the key path to the rule, e.g. {@code api/tier=pro/org}; used for
+ *     metrics and to tell on reload whether a rule changed
+ * @param name the configured {@code rate_limit.name}, or {@code id} when none was given
+ * @param requestsPerUnit the limit per window (ignored when {@code unlimited})
+ * @param unit the configured unit, reported to Envoy
+ * @param window the window length (one unit times {@code unit_multiplier} unless {@code window} was set)
+ * @param algorithm how hits are counted
+ * @param limiter the algorithm instance built for this rule's parameters
+ * @param unlimited every request is allowed and not counted
+ * @param shadowMode over-limit decisions are reported and counted but never reject
+ * @param reportHeaders this rule may supply the {@code x-ratelimit-*} response headers
+ * @param detailedMetric metrics carry the descriptor's values
+ * @param replaces names of rules this rule replaces when both match one request
+ */
+public record RateLimitRule(
+    String id,
+    String name,
+    long requestsPerUnit,
+    Unit unit,
+    Duration window,
+    Algorithm algorithm,
+    Limiter limiter,
+    boolean unlimited,
+    boolean shadowMode,
+    boolean reportHeaders,
+    boolean detailedMetric,
+    List<String> replaces) {
+
+  public RateLimitRule {
+    Objects.requireNonNull(id, "id");
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(window, "window");
+    Objects.requireNonNull(algorithm, "algorithm");
+    replaces = List.copyOf(replaces);
+  }
+
+  /** True when counters kept under {@code other} can be read by this rule: same state layout and window. */
+  public boolean sharesCountersWith(RateLimitRule other) {
+    return limiter.stateShape() == other.limiter.stateShape();
+  }
+}

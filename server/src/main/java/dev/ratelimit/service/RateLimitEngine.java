@@ -1,0 +1,297 @@
+package dev.ratelimit.service;
+
+import com.google.protobuf.Duration;
+import dev.ratelimit.config.Algorithm;
+import dev.ratelimit.config.DescriptorNode;
+import dev.ratelimit.config.DomainPolicy;
+import dev.ratelimit.config.PolicyIndex;
+import dev.ratelimit.config.RateLimitRule;
+import dev.ratelimit.config.Unit;
+import dev.ratelimit.limiter.Limiter;
+import dev.ratelimit.limiter.SlidingWindowLimiter;
+import dev.ratelimit.limiter.Verdict;
+import dev.ratelimit.store.CounterKey;
+import dev.ratelimit.store.CounterStore;
+import dev.ratelimit.store.StoreException;
+import io.envoyproxy.envoy.config.core.v3.HeaderValue;
+import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.Code;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus;
+import java.time.Clock;
+import java.util.EnumMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Supplier;
+
+/**
+ * Decides one {@code ShouldRateLimit} call (DESIGN §3–4), independent of the transport: matches each descriptor to
+ * its rule, applies the rule's limiter to the descriptor's counter in the store, and builds Envoy's response with the
+ * {@code x-ratelimit-*} headers of the one descriptor that should report them.
+ */
+public final class RateLimitEngine {
+  public static final String HEADER_REMAINING = "x-ratelimit-remaining";
+  public static final String HEADER_CURRENT = "x-ratelimit-current";
+  public static final String HEADER_RESET = "x-ratelimit-reset";
+
+  private final Supplier<PolicyIndex> policy;
+  private final CounterStore store;
+  private final Clock clock;
+  private final RequestLimits limits;
+  private final FailureMode failureMode;
+  private final ServiceMetrics metrics;
+  private final ThreadLocal<CounterKey> keys;
+  private final Map<Unit, Limiter> overrideLimiters = new EnumMap<>(Unit.class);
+
+  public RateLimitEngine(
+      Supplier<PolicyIndex> policy,
+      CounterStore store,
+      Clock clock,
+      RequestLimits limits,
+      FailureMode failureMode,
+      ServiceMetrics metrics) {
+    this.policy = Objects.requireNonNull(policy, "policy");
+    this.store = Objects.requireNonNull(store, "store");
+    this.clock = Objects.requireNonNull(clock, "clock");
+    this.limits = Objects.requireNonNull(limits, "limits");
+    this.failureMode = Objects.requireNonNull(failureMode, "failureMode");
+    this.metrics = Objects.requireNonNull(metrics, "metrics");
+    this.keys = ThreadLocal.withInitial(() -> new CounterKey(limits.maxKeyBytes()));
+    for (Unit unit : Unit.values()) {
+      overrideLimiters.put(unit,
+          new SlidingWindowLimiter(unit.length(), SlidingWindowLimiter.defaultPrecision(unit.length())));
+    }
+  }
+
+  /** Decides a request; nothing is counted when it is refused. */
+  public RateLimitResponse shouldRateLimit(RateLimitRequest request) throws InvalidRequestException {
+    long start = System.nanoTime();
+    try {
+      return decide(request);
+    } catch (InvalidRequestException e) {
+      metrics.invalidRequest();
+      throw e;
+    } finally {
+      metrics.latency(System.nanoTime() - start);
+    }
+  }
+
+  private RateLimitResponse decide(RateLimitRequest request) throws InvalidRequestException {
+    validateShape(request);
+    int count = request.getDescriptorsCount();
+    DomainPolicy domain = policy.get().domain(request.getDomain());
+    if (domain == null) {
+      metrics.unknownDomain();
+      RateLimitResponse.Builder ok = RateLimitResponse.newBuilder().setOverallCode(Code.OK);
+      for (int i = 0; i < count; i++) {
+        ok.addStatuses(DescriptorStatus.newBuilder().setCode(Code.OK));
+      }
+      return ok.build();
+    }
+    Evaluation[] evaluations = new Evaluation[count];
+    for (int i = 0; i < count; i++) {
+      evaluations[i] = resolve(request, domain, i);
+    }
+    Set<String> replaced = replacedRuleNames(evaluations);
+    long now = clock.millis();
+    RateLimitResponse.Builder response = RateLimitResponse.newBuilder();
+    boolean overall = false;
+    Evaluation reporter = null;
+    for (int i = 0; i < count; i++) {
+      Evaluation evaluation = evaluations[i];
+      if (evaluation != null && replaced != null && replaced.contains(evaluation.rule.name())) {
+        evaluation = null;
+      }
+      DescriptorStatus.Builder status = DescriptorStatus.newBuilder().setCode(Code.OK);
+      if (evaluation == null) {
+        metrics.decision(domain.domain(), null, Outcome.NO_RULE);
+      } else if (evaluation.rule.unlimited()) {
+        metrics.decision(domain.domain(), evaluation.rule, Outcome.UNLIMITED);
+      } else {
+        evaluate(evaluation, now, status, domain.domain());
+        overall |= status.getCode() == Code.OVER_LIMIT;
+        if (evaluation.verdict != null && reportsBefore(evaluation, reporter)) {
+          reporter = evaluation;
+        }
+      }
+      response.addStatuses(status);
+    }
+    response.setOverallCode(overall ? Code.OVER_LIMIT : Code.OK);
+    if (reporter != null) {
+      Verdict v = reporter.verdict;
+      response.addResponseHeadersToAdd(header(HEADER_REMAINING, v.remaining()));
+      response.addResponseHeadersToAdd(header(HEADER_CURRENT, v.current()));
+      response.addResponseHeadersToAdd(header(HEADER_RESET, v.resetEpochSeconds()));
+    }
+    return response.build();
+  }
+
+  private void evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
+    try {
+      e.verdict = store.apply(e.key, e.rule.limiter(), now, e.hits, e.limit);
+    } catch (StoreException failure) {
+      metrics.storeFailure(failure.kind());
+      metrics.decision(domain, e.rule, Outcome.STORE_FAILURE);
+      status.setCode(failureMode == FailureMode.DENY ? Code.OVER_LIMIT : Code.OK);
+      return;
+    }
+    Verdict v = e.verdict;
+    Outcome outcome = !v.overLimit() ? Outcome.OK : e.rule.shadowMode() ? Outcome.SHADOW_OVER_LIMIT : Outcome.OVER_LIMIT;
+    metrics.decision(domain, e.rule, outcome);
+    status.setCode(outcome == Outcome.OVER_LIMIT ? Code.OVER_LIMIT : Code.OK)
+        .setCurrentLimit(RateLimitResponse.RateLimit.newBuilder()
+            .setName(e.rule.name())
+            .setRequestsPerUnit((int) Math.min(v.limit(), 0xFFFF_FFFFL))
+            .setUnit(e.rule.unit().proto()))
+        .setLimitRemaining((int) Math.max(0, Math.min(v.remaining(), 0xFFFF_FFFFL)))
+        .setDurationUntilReset(Duration.newBuilder().setSeconds(v.secondsUntilReset(now)));
+  }
+
+  /**
+   * Whether {@code candidate} rather than {@code current} supplies the headers: over-limit descriptors first, among
+   * them the latest reset (waiting until then frees a slot everywhere); otherwise the fewest remaining. Shadow-mode
+   * rules and rules with {@code report_headers: false} never report.
+   */
+  private static boolean reportsBefore(Evaluation candidate, Evaluation current) {
+    if (!candidate.rule.reportHeaders() || candidate.rule.shadowMode()) {
+      return false;
+    }
+    if (current == null) {
+      return true;
+    }
+    Verdict c = candidate.verdict;
+    Verdict r = current.verdict;
+    if (c.overLimit() != r.overLimit()) {
+      return c.overLimit();
+    }
+    return c.overLimit() ? c.resetAtMillis() > r.resetAtMillis() : c.remaining() < r.remaining();
+  }
+
+  /** Finds the rule and counter of descriptor {@code index}, or null when it matches none. */
+  private Evaluation resolve(RateLimitRequest request, DomainPolicy domain, int index)
+      throws InvalidRequestException {
+    RateLimitDescriptor descriptor = request.getDescriptors(index);
+    DescriptorNode leaf = PolicyIndex.match(domain, descriptor);
+    RateLimitRule rule = leaf == null ? null : leaf.rule();
+    long limit;
+    if (descriptor.hasLimit()) {
+      rule = overrideRule(descriptor, rule, index);
+      limit = Integer.toUnsignedLong(descriptor.getLimit().getRequestsPerUnit());
+    } else if (rule == null) {
+      return null;
+    } else {
+      limit = rule.requestsPerUnit();
+    }
+    if (rule.unlimited()) {
+      return new Evaluation(rule, null, 0, 0);
+    }
+    CounterKey key = keys.get().start(rule.limiter().stateShape(), request.getDomain());
+    if (leaf != null) {
+      appendEntries(key, descriptor, leaf);
+    } else {
+      for (RateLimitDescriptor.Entry entry : descriptor.getEntriesList()) {
+        key.add(entry.getKey(), entry.getValue());
+      }
+    }
+    if (key.tooLong()) {
+      throw new InvalidRequestException("descriptor " + index + ": its counter key is longer than the maximum of "
+          + key.maxBytes() + " bytes; shorten the descriptor values or raise --max-key-bytes");
+    }
+    return new Evaluation(rule, key.toBytes(), hits(request, descriptor), limit);
+  }
+
+  /** Appends entries root first, using each level's counter value (the pattern for a shared wildcard). */
+  private static void appendEntries(CounterKey key, RateLimitDescriptor descriptor, DescriptorNode node) {
+    if (node.depth() > 0) {
+      appendEntries(key, descriptor, node.parent());
+    }
+    RateLimitDescriptor.Entry entry = descriptor.getEntries(node.depth());
+    key.add(entry.getKey(), node.counterValue(entry.getValue()));
+  }
+
+  /** Envoy's per-descriptor limit override, which replaces the matched rule (as in envoyproxy/ratelimit). */
+  private RateLimitRule overrideRule(RateLimitDescriptor descriptor, RateLimitRule matched, int index)
+      throws InvalidRequestException {
+    Unit unit = Unit.fromEnvoy(descriptor.getLimit().getUnit());
+    if (unit == null) {
+      throw new InvalidRequestException("descriptor " + index + ": the limit override has no valid unit");
+    }
+    String name = matched == null ? "override_" + unit.name().toLowerCase(java.util.Locale.ROOT) : matched.name();
+    return new RateLimitRule("override/" + unit, name, 0, unit, unit.length(), Algorithm.SLIDING_WINDOW,
+        overrideLimiters.get(unit), false, false, true, false, List.of());
+  }
+
+  /**
+   * Hits for one descriptor, as Envoy defines them: the descriptor's {@code hits_addend} when set (0 = only check),
+   * otherwise the request's (0 = 1). Values beyond {@code Long.MAX_VALUE} saturate.
+   */
+  static long hits(RateLimitRequest request, RateLimitDescriptor descriptor) {
+    if (descriptor.hasHitsAddend()) {
+      long hits = descriptor.getHitsAddend().getValue();
+      return hits < 0 ? Long.MAX_VALUE : hits;
+    }
+    int hits = request.getHitsAddend();
+    return hits == 0 ? 1 : Integer.toUnsignedLong(hits);
+  }
+
+  private void validateShape(RateLimitRequest request) throws InvalidRequestException {
+    if (request.getDomain().isEmpty()) {
+      throw new InvalidRequestException("the domain must not be empty");
+    }
+    int count = request.getDescriptorsCount();
+    if (count == 0) {
+      throw new InvalidRequestException("at least one descriptor is required");
+    }
+    if (count > limits.maxDescriptors()) {
+      throw new InvalidRequestException(count + " descriptors exceed the maximum of " + limits.maxDescriptors()
+          + " per request");
+    }
+    for (int i = 0; i < count; i++) {
+      int entries = request.getDescriptors(i).getEntriesCount();
+      if (entries == 0) {
+        throw new InvalidRequestException("descriptor " + i + " has no entries");
+      }
+      if (entries > limits.maxEntries()) {
+        throw new InvalidRequestException("descriptor " + i + " has " + entries + " entries; the maximum is "
+            + limits.maxEntries());
+      }
+    }
+  }
+
+  private static Set<String> replacedRuleNames(Evaluation[] evaluations) {
+    Set<String> replaced = null;
+    for (Evaluation e : evaluations) {
+      if (e != null && !e.rule.replaces().isEmpty()) {
+        if (replaced == null) {
+          replaced = new HashSet<>();
+        }
+        replaced.addAll(e.rule.replaces());
+      }
+    }
+    return replaced;
+  }
+
+  private static HeaderValue header(String name, long value) {
+    return HeaderValue.newBuilder().setKey(name).setValue(Long.toString(value)).build();
+  }
+
+  /** One descriptor's rule, counter key and hits, then its verdict. */
+  private static final class Evaluation {
+    final RateLimitRule rule;
+    final byte[] key;
+    final long hits;
+    final long limit;
+    Verdict verdict;
+
+    Evaluation(RateLimitRule rule, byte[] key, long hits, long limit) {
+      this.rule = rule;
+      this.key = key;
+      this.hits = hits;
+      this.limit = limit;
+    }
+  }
+}

@@ -1,0 +1,153 @@
+package dev.ratelimit.limiter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+/** The sliding window of DESIGN §3, on a heap state with explicit times. */
+class SlidingWindowLimiterTest {
+  private static final long T0 = 1_767_225_600_000L; // 2026-01-01T00:00:00Z, a slot boundary
+  private final SlidingWindowLimiter freePlan = new SlidingWindowLimiter(Duration.ofSeconds(60), 60);
+  private final HeapStateBuffer state = new HeapStateBuffer(new byte[freePlan.stateSize()]);
+
+  private Verdict hit(long at) {
+    return freePlan.apply(state, at, 1, 60);
+  }
+
+  @Test
+  void sixtyFirstRequestOfAFreeOrgWithinSixtySecondsIsRejected() {
+    for (int i = 0; i < 60; i++) {
+      Verdict v = hit(T0 + i * 900L);
+      assertFalse(v.overLimit(), "request " + (i + 1));
+      assertEquals(i + 1, v.current());
+      assertEquals(59 - i, v.remaining());
+    }
+    Verdict v61 = hit(T0 + 59_999);
+    assertTrue(v61.overLimit());
+    assertEquals(60, v61.current());
+    assertEquals(0, v61.remaining());
+  }
+
+  @Test
+  void admittedAgainExactlyWhenTheOldestSlotAgesOut() {
+    for (int i = 0; i < 60; i++) {
+      hit(T0 + 500); // all sixty in the first slot [T0, T0+1s)
+    }
+    // The slot ends at T0+1s and ages out one window later.
+    long agesOut = T0 + 1_000 + 60_000;
+    assertTrue(hit(agesOut - 1).overLimit());
+    Verdict v = hit(agesOut);
+    assertFalse(v.overLimit());
+    assertEquals(1, v.current());
+  }
+
+  @Test
+  void resetIsTheOldestRequestsSlotEndPlusTheWindow() {
+    hit(T0 + 2_300); // slot [T0+2s, T0+3s)
+    hit(T0 + 7_100);
+    Verdict v = hit(T0 + 30_000);
+    assertEquals(T0 + 3_000 + 60_000, v.resetAtMillis());
+    assertEquals((T0 + 63_000) / 1000, v.resetEpochSeconds());
+    assertEquals(33, v.secondsUntilReset(T0 + 30_000));
+  }
+
+  @Test
+  void aRejectedBurstDoesNotDelayRecovery() {
+    for (int i = 0; i < 60; i++) {
+      hit(T0);
+    }
+    for (int i = 0; i < 1_000; i++) {
+      assertTrue(hit(T0 + 10_000 + i * 40L).overLimit());
+    }
+    assertFalse(hit(T0 + 61_000).overLimit(), "no lockout: recovery happens when the first slot ages out");
+  }
+
+  @Test
+  void neverAdmitsMoreThanTheLimitInAnyTrueWindow() {
+    // Hits arriving every 137 ms for five minutes: count admissions in every 60 s window ending at each hit.
+    long[] admitted = new long[3_000];
+    int n = 0;
+    for (long t = T0; t < T0 + 300_000; t += 137) {
+      if (!hit(t).overLimit()) {
+        admitted[n++] = t;
+      }
+    }
+    for (int i = 0; i < n; i++) {
+      int inWindow = 0;
+      for (int j = i; j >= 0 && admitted[i] - admitted[j] < 60_000; j--) {
+        inWindow++;
+      }
+      assertTrue(inWindow <= 60, "window ending at hit " + i + " holds " + inWindow);
+    }
+    assertTrue(n >= 5 * 60 - 5, "the limiter must not be overly strict either: admitted " + n);
+  }
+
+  @Test
+  void checkOnlyHitsDoNotRecord() {
+    hit(T0);
+    Verdict peek = freePlan.apply(state, T0 + 10, 0, 60);
+    assertFalse(peek.overLimit());
+    assertEquals(1, peek.current());
+    assertEquals(2, hit(T0 + 20).current(), "the peek left the count unchanged");
+  }
+
+  @Test
+  void remainingGoesNegativeWhenTheLimitIsLowered() {
+    for (int i = 0; i < 50; i++) {
+      hit(T0);
+    }
+    Verdict v = freePlan.apply(state, T0 + 1, 1, 30);
+    assertTrue(v.overLimit());
+    assertEquals(50, v.current());
+    assertEquals(-20, v.remaining());
+  }
+
+  @Test
+  void hugeHitsSaturateInsteadOfOverflowing() {
+    hit(T0);
+    Verdict v = freePlan.apply(state, T0, Long.MAX_VALUE, 0xFFFF_FFFFL);
+    assertTrue(v.overLimit());
+    assertEquals(1, v.current());
+    Verdict max = new SlidingWindowLimiter(Duration.ofSeconds(60), 60)
+        .apply(new HeapStateBuffer(new byte[freePlan.stateSize()]), T0, 0xFFFF_FFFFL, 0xFFFF_FFFFL);
+    assertFalse(max.overLimit());
+    assertEquals(0xFFFF_FFFFL, max.current(), "a slot holds up to 2^32-1 hits (unsigned)");
+  }
+
+  @Test
+  void aClockSteppingBackCountsIntoTheNewestSlot() {
+    hit(T0 + 10_000);
+    Verdict v = hit(T0 + 5_000);
+    assertFalse(v.overLimit());
+    assertEquals(2, v.current());
+  }
+
+  @Test
+  void expiryIsWhenTheNewestSlotAgesOut() {
+    hit(T0 + 4_200);
+    assertEquals(T0 + 5_000 + 60_000, state.getLong(StateBuffer.EXPIRES_AT));
+  }
+
+  @Test
+  void precisionMustDivideTheWindow() {
+    assertThrows(IllegalArgumentException.class, () -> new SlidingWindowLimiter(Duration.ofSeconds(1), 60));
+    assertEquals(50, SlidingWindowLimiter.defaultPrecision(Duration.ofSeconds(1)));
+    assertEquals(60, SlidingWindowLimiter.defaultPrecision(Duration.ofMinutes(1)));
+    assertEquals(50, SlidingWindowLimiter.defaultPrecision(Duration.ofSeconds(10)));
+  }
+
+  @Test
+  void aOneSecondWindowUsesTwentyMillisecondSlots() {
+    SlidingWindowLimiter perSecond = new SlidingWindowLimiter(Duration.ofSeconds(1), 50);
+    HeapStateBuffer s = new HeapStateBuffer(new byte[perSecond.stateSize()]);
+    for (int i = 0; i < 100; i++) {
+      assertFalse(perSecond.apply(s, T0 + i, 1, 100).overLimit());
+    }
+    assertTrue(perSecond.apply(s, T0 + 500, 1, 100).overLimit());
+    assertFalse(perSecond.apply(s, T0 + 20 + 1_000, 1, 100).overLimit());
+  }
+}

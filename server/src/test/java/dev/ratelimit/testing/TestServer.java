@@ -1,0 +1,89 @@
+package dev.ratelimit.testing;
+
+import com.google.protobuf.UInt64Value;
+import dev.ratelimit.RateLimitServer;
+import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitServiceGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/** A real server on a loopback port with a blocking client, for tests. */
+public final class TestServer implements AutoCloseable {
+  private final RateLimitServer server;
+  private final ManagedChannel channel;
+  private final RateLimitServiceGrpc.RateLimitServiceBlockingStub stub;
+  private final SimpleMeterRegistry registry;
+
+  private TestServer(RateLimitServer server, SimpleMeterRegistry registry) {
+    this.server = server;
+    this.registry = registry;
+    this.channel = NettyChannelBuilder.forAddress("127.0.0.1", server.grpcPort()).usePlaintext().build();
+    this.stub = RateLimitServiceGrpc.newBlockingStub(channel);
+  }
+
+  public static TestServer start(RateLimitServer.Settings settings, ManualClock clock) throws Exception {
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    return new TestServer(RateLimitServer.start(settings, clock, registry), registry);
+  }
+
+  public RateLimitServer server() {
+    return server;
+  }
+
+  public SimpleMeterRegistry registry() {
+    return registry;
+  }
+
+  public ManagedChannel channel() {
+    return channel;
+  }
+
+  public RateLimitServiceGrpc.RateLimitServiceBlockingStub stub() {
+    return stub.withDeadlineAfter(10, TimeUnit.SECONDS);
+  }
+
+  public RateLimitResponse call(RateLimitRequest request) {
+    return stub().shouldRateLimit(request);
+  }
+
+  /** Builds a descriptor from alternating keys and values: {@code descriptor("tier", "pro", "org", "acme")}. */
+  public static RateLimitDescriptor descriptor(String... keysAndValues) {
+    RateLimitDescriptor.Builder d = RateLimitDescriptor.newBuilder();
+    for (int i = 0; i < keysAndValues.length; i += 2) {
+      d.addEntries(RateLimitDescriptor.Entry.newBuilder().setKey(keysAndValues[i]).setValue(keysAndValues[i + 1]));
+    }
+    return d.build();
+  }
+
+  /** The same descriptor with a descriptor-level hits_addend. */
+  public static RateLimitDescriptor withHits(RateLimitDescriptor d, long hits) {
+    return d.toBuilder().setHitsAddend(UInt64Value.of(hits)).build();
+  }
+
+  public static RateLimitRequest request(String domain, RateLimitDescriptor... descriptors) {
+    RateLimitRequest.Builder r = RateLimitRequest.newBuilder().setDomain(domain);
+    for (RateLimitDescriptor d : descriptors) {
+      r.addDescriptors(d);
+    }
+    return r.build();
+  }
+
+  /** The response's {@code x-ratelimit-*} headers by name. */
+  public static Map<String, String> headers(RateLimitResponse response) {
+    Map<String, String> headers = new LinkedHashMap<>();
+    response.getResponseHeadersToAddList().forEach(h -> headers.put(h.getKey(), h.getValue()));
+    return headers;
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    server.close();
+  }
+}
