@@ -7,6 +7,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
+import org.HdrHistogram.Histogram;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -31,6 +32,8 @@ public final class LoadRun implements AutoCloseable {
     private final AtomicInteger nextChannel = new AtomicInteger();
     private final AtomicLong nextRequest = new AtomicLong();
     private final long timeoutNanos;
+    /** Open loop: how late (ns) each measured call was handed to gRPC; only the pacing thread writes it. */
+    private final Histogram senderLag = new Histogram(Results.MAX_TRACKABLE_NANOS, 3);
     /** Re-issues calls after failures, which gRPC may report on the calling thread (avoids unbounded recursion). */
     private final ExecutorService retryExecutor = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "load-reissue");
@@ -45,7 +48,9 @@ public final class LoadRun implements AutoCloseable {
         this.timeoutNanos = settings.callTimeout().toNanos();
         this.channels = new ManagedChannel[settings.connections()];
         for (int i = 0; i < channels.length; i++) {
-            channels[i] = NettyChannelBuilder.forAddress(settings.target()).usePlaintext().directExecutor().build();
+            channels[i] = NettyChannelBuilder.forAddress(settings.target()).usePlaintext().directExecutor()
+                    // A load generator must count what it sent: no transparent retries (they also cost a lock per call).
+                    .disableRetry().build();
         }
     }
 
@@ -68,7 +73,7 @@ public final class LoadRun implements AutoCloseable {
                 settings.rate(), settings.openLoop() ? 0 : settings.concurrency(), settings.connections(), seconds,
                 measured.sentCount(), notSent, completed, measured.okCount(), measured.overLimitCount(), measured.unknownCount(),
                 measured.errorCounts(), measured.sentCount() - completed, seconds == 0 ? 0 : completed / seconds,
-                LatencySummary.of(measured.latencySnapshot()), pool.stats());
+                LatencySummary.of(measured.latencySnapshot()), settings.openLoop() ? LatencySummary.of(senderLag) : null, pool.stats());
     }
 
     private long runOpen(long t0, long measureStart, long measureEnd, Results warm, Results measured) throws InterruptedException {
@@ -101,6 +106,7 @@ public final class LoadRun implements AutoCloseable {
             boolean inMeasure = intended >= measureStart;
             if (inMeasure) {
                 measuredSent++;
+                senderLag.recordValue(Math.max(0, Math.min(System.nanoTime() - intended, Results.MAX_TRACKABLE_NANOS)));
             }
             send(inMeasure ? measured : warm, intended, failed -> permits.release());
             index++;
@@ -182,19 +188,23 @@ public final class LoadRun implements AutoCloseable {
                 channel.newCall(PreEncodedMethod.SHOULD_RATE_LIMIT, CallOptions.DEFAULT.withDeadlineAfter(timeoutNanos, TimeUnit.NANOSECONDS)),
                 request,
                 new StreamObserver<RateLimitResponse>() {
+                    private RateLimitResponse response;
+
                     @Override
                     public void onNext(RateLimitResponse value) {
-                        results.response(startNanos, value);
+                        response = value;
                     }
 
                     @Override
                     public void onError(Throwable t) {
+                        // Also after onNext (e.g. the deadline expired before the trailers): the call failed, count it once.
                         results.error(startNanos, t);
                         completion.done(true);
                     }
 
                     @Override
                     public void onCompleted() {
+                        results.response(startNanos, response);
                         completion.done(false);
                     }
                 });

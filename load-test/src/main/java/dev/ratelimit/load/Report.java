@@ -23,11 +23,13 @@ import java.util.Map;
  * @param notCompleted  calls still outstanding when the drain timed out
  * @param throughput    completed calls per second
  * @param latency       latency in microseconds (open loop: from the intended start, coordinated-omission corrected)
+ * @param sendLag       open loop: how late calls were handed to gRPC, in microseconds (waiting for a free
+ *                      {@code --max-in-flight} slot, or the generator itself falling behind); null in closed loop
  * @param pool          composition of the request pool
  */
 public record Report(String mode, String target, long rate, int concurrency, int connections, double seconds,
                      long sent, long notSent, long completed, long ok, long overLimit, long unknown, Map<String, Long> errors,
-                     long notCompleted, double throughput, LatencySummary latency, PoolStats pool) {
+                     long notCompleted, double throughput, LatencySummary latency, LatencySummary sendLag, PoolStats pool) {
 
     /** Sum of failed calls. */
     public long errorCount() {
@@ -48,6 +50,10 @@ public record Report(String mode, String target, long rate, int concurrency, int
         b.append(String.format(Locale.ROOT, "latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f  (%d calls%s)%n",
                 latency.p50(), latency.p90(), latency.p99(), latency.p999(), latency.max(), latency.mean(), latency.count(),
                 rate > 0 ? ", from intended start times" : ""));
+        if (sendLag != null) {
+            b.append(String.format(Locale.ROOT, "send lag us: p50 %.1f  p99 %.1f  max %.1f  (time from intended start to hand-off to gRPC)%n",
+                    sendLag.p50(), sendLag.p99(), sendLag.max()));
+        }
         return b.toString();
     }
 
@@ -74,8 +80,12 @@ public record Report(String mode, String target, long rate, int concurrency, int
                 .append(",\"latency_us\":{\"count\":").append(latency.count()).append(",\"mean\":").append(num(latency.mean()))
                 .append(",\"p50\":").append(num(latency.p50())).append(",\"p90\":").append(num(latency.p90()))
                 .append(",\"p99\":").append(num(latency.p99())).append(",\"p999\":").append(num(latency.p999()))
-                .append(",\"max\":").append(num(latency.max())).append('}')
-                .append(",\"pool\":{\"requests\":").append(pool.requests()).append(",\"keyless\":").append(pool.keyless())
+                .append(",\"max\":").append(num(latency.max())).append('}');
+        if (sendLag != null) {
+            b.append(",\"send_lag_us\":{\"p50\":").append(num(sendLag.p50())).append(",\"p99\":").append(num(sendLag.p99()))
+                    .append(",\"max\":").append(num(sendLag.max())).append('}');
+        }
+        b.append(",\"pool\":{\"requests\":").append(pool.requests()).append(",\"keyless\":").append(pool.keyless())
                 .append(",\"distinct_orgs\":").append(pool.distinctOrgs()).append(",\"distinct_ips\":").append(pool.distinctIps())
                 .append(",\"distinct_api_keys\":").append(pool.distinctApiKeys())
                 .append(",\"avg_encoded_bytes\":").append(num(pool.avgEncodedBytes())).append("}}");

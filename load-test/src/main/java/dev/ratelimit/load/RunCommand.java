@@ -39,8 +39,8 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--connections", description = "HTTP/2 connections (default: ${DEFAULT-VALUE}).")
     int connections = 2;
 
-    @Option(names = "--max-in-flight", description = "Open loop: cap on outstanding calls (default: ${DEFAULT-VALUE}).")
-    int maxInFlight = 20_000;
+    @Option(names = "--max-in-flight", description = "Open loop: cap on outstanding calls; waiting for a slot counts as latency (default: ${DEFAULT-VALUE}).")
+    int maxInFlight = 1_000;
 
     @Option(names = "--timeout", converter = DurationConverter.class, defaultValue = "2s", description = "Deadline per call (default: ${DEFAULT-VALUE}).")
     Duration timeout;
@@ -69,7 +69,7 @@ public final class RunCommand implements Callable<Integer> {
         TrafficMix mix = mixOptions.toMix();
         long t = System.nanoTime();
         RequestPool pool = RequestPool.build(mix, poolSize);
-        System.err.printf("built %d requests in %d ms; warm-up %s, then measuring%n", pool.size(), (System.nanoTime() - t) / 1_000_000, warmup);
+        System.err.printf("built %d requests in %d ms; warm-up %d ms, then measuring%n", pool.size(), (System.nanoTime() - t) / 1_000_000, warmup.toMillis());
         Report report;
         try (LoadRun run = new LoadRun(settings, pool)) {
             report = run.execute();

@@ -24,9 +24,17 @@ final class FakeRateLimitServer implements AutoCloseable {
     final AtomicLong answeredOver = new AtomicLong();
     final AtomicLong failed = new AtomicLong();
     final AtomicLong malformed = new AtomicLong();
+    final AtomicLong slow = new AtomicLong();
     private final Server server;
 
+    private final java.util.concurrent.ScheduledExecutorService delayer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+
     FakeRateLimitServer(int overEvery, int failEvery) throws IOException {
+        this(overEvery, failEvery, 0, 0);
+    }
+
+    /** As above, and every {@code slowEvery}-th call is answered only after {@code slowMillis}. */
+    FakeRateLimitServer(int overEvery, int failEvery, int slowEvery, long slowMillis) throws IOException {
         server = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
                 .addService(new RateLimitServiceGrpc.RateLimitServiceImplBase() {
                     @Override
@@ -41,9 +49,22 @@ final class FakeRateLimitServer implements AutoCloseable {
                             return;
                         }
                         boolean over = overEvery > 0 && n % overEvery == 0;
+                        RateLimitResponse response = RateLimitResponse.newBuilder()
+                                .setOverallCode(over ? RateLimitResponse.Code.OVER_LIMIT : RateLimitResponse.Code.OK).build();
+                        if (slowEvery > 0 && n % slowEvery == 0) {
+                            slow.incrementAndGet();
+                            delayer.schedule(() -> {
+                                try {
+                                    out.onNext(response);
+                                    out.onCompleted();
+                                } catch (RuntimeException cancelled) {
+                                    // the client gave up (deadline): nothing to answer
+                                }
+                            }, slowMillis, TimeUnit.MILLISECONDS);
+                            return;
+                        }
                         (over ? answeredOver : answeredOk).incrementAndGet();
-                        out.onNext(RateLimitResponse.newBuilder()
-                                .setOverallCode(over ? RateLimitResponse.Code.OVER_LIMIT : RateLimitResponse.Code.OK).build());
+                        out.onNext(response);
                         out.onCompleted();
                     }
                 })
@@ -57,6 +78,7 @@ final class FakeRateLimitServer implements AutoCloseable {
 
     @Override
     public void close() throws InterruptedException {
+        delayer.shutdownNow();
         server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
 }

@@ -64,6 +64,25 @@ class LoadRunTest {
         }
     }
 
+    @Test
+    @Timeout(30)
+    void callsPastTheirDeadlineAreCountedOnceAsErrors() throws Exception {
+        try (FakeRateLimitServer server = new FakeRateLimitServer(0, 0, 10, 600)) {
+            RunSettings settings = new RunSettings(server.address(), 0, 16, Duration.ofSeconds(10), 500,
+                    Duration.ZERO, 1, 1_000, Duration.ofMillis(200));
+            Report report;
+            try (LoadRun run = new LoadRun(settings, RequestPool.build(MIX, 1_000))) {
+                report = run.execute();
+            }
+            assertEquals(500, report.sent());
+            assertEquals(500, report.completed());
+            assertEquals(0, report.notCompleted());
+            assertEquals(server.slow.get(), report.errors().get("DEADLINE_EXCEEDED"));
+            assertEquals(server.answeredOk.get(), report.ok());
+            assertTrue(report.latency().max() >= 200_000, "timeouts are latencies too: " + report.latency());
+        }
+    }
+
     private static void assertAddsUp(Report report, FakeRateLimitServer server) {
         assertEquals(0, report.notCompleted(), report.toText());
         assertEquals(report.sent(), report.completed());
