@@ -8,6 +8,7 @@ import dev.ratelimit.store.ChronicleMapStore;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
+import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -41,7 +42,7 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--average-key-bytes", defaultValue = "48", description = "Expected counter key size for sizing the store (default ${DEFAULT-VALUE}).")
   int averageKeyBytes;
 
-  @Option(names = "--average-value-bytes", defaultValue = "260", description = "Expected state size for sizing the store (default ${DEFAULT-VALUE}: a 60-slot sliding window).")
+  @Option(names = "--average-value-bytes", defaultValue = "138", description = "Expected state size for sizing the store (default ${DEFAULT-VALUE}: a 60-slot sliding window with 2-byte counters).")
   int averageValueBytes;
 
   @Option(names = "--max-descriptors", defaultValue = "64", description = "Descriptors allowed per request (default ${DEFAULT-VALUE}).")
@@ -61,6 +62,9 @@ public final class Main implements Callable<Integer> {
 
   @Option(names = "--sweep-interval", defaultValue = "60s", description = "How often idle counters are removed (default ${DEFAULT-VALUE}).")
   String sweepInterval;
+
+  @Option(names = "--quota-rate", defaultValue = "${env:RATELIMIT_QUOTA_RATE:-0.000115}", description = "Dynamic quota: added requests per US dollar of an organisation's rolling 24 h volume (env RATELIMIT_QUOTA_RATE; default ${DEFAULT-VALUE}: $10k -> 1, $1M -> 115).")
+  String quotaRate;
 
   @Option(names = "--noop", description = "Benchmark baseline: same gRPC stack, always OK, no policy, no store.")
   boolean noop;
@@ -103,7 +107,8 @@ public final class Main implements Callable<Integer> {
         parseFailureMode(failureMode),
         noop,
         duration("--drain-timeout", drainTimeout),
-        duration("--sweep-interval", sweepInterval));
+        duration("--sweep-interval", sweepInterval),
+        quotaRate(quotaRate));
   }
 
   private static FailureMode parseFailureMode(String text) {
@@ -112,6 +117,18 @@ public final class Main implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("--failure-mode must be allow or deny, not '" + text + "'");
     }
+  }
+
+  private static BigDecimal quotaRate(String text) {
+    try {
+      BigDecimal rate = new BigDecimal(text.trim());
+      if (rate.signum() >= 0) {
+        return rate;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new IllegalArgumentException("--quota-rate must be a number of at least 0 such as 0.000115, not '" + text + "'");
   }
 
   private static Duration duration(String flag, String text) {

@@ -11,6 +11,8 @@ import dev.ratelimit.service.RateLimitEngine;
 import dev.ratelimit.service.RateLimitGrpcService;
 import dev.ratelimit.service.RequestLimits;
 import dev.ratelimit.service.ServiceMetrics;
+import dev.ratelimit.quota.QuotaBook;
+import dev.ratelimit.quota.QuotaLedger;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.CounterStore;
 import io.grpc.Server;
@@ -20,6 +22,7 @@ import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
+import java.math.BigDecimal;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -50,6 +53,7 @@ public final class RateLimitServer implements AutoCloseable {
    * @param noop answer OK to everything with no policy or store (benchmark baseline)
    * @param drainTimeout how long shutdown waits for in-flight calls
    * @param sweepInterval how often idle keys are removed
+   * @param quotaRate added requests per US dollar of an organisation's 24 h volume, for {@code dynamic} rules
    */
   public record Settings(
       String bindAddress,
@@ -60,7 +64,8 @@ public final class RateLimitServer implements AutoCloseable {
       FailureMode failureMode,
       boolean noop,
       Duration drainTimeout,
-      Duration sweepInterval) {
+      Duration sweepInterval,
+      BigDecimal quotaRate) {
     public Settings {
       Objects.requireNonNull(bindAddress, "bindAddress");
       Objects.requireNonNull(store, "store");
@@ -68,6 +73,22 @@ public final class RateLimitServer implements AutoCloseable {
       Objects.requireNonNull(failureMode, "failureMode");
       Objects.requireNonNull(drainTimeout, "drainTimeout");
       Objects.requireNonNull(sweepInterval, "sweepInterval");
+      Objects.requireNonNull(quotaRate, "quotaRate");
+      if (quotaRate.signum() < 0) {
+        throw new IllegalArgumentException("the quota rate must be at least 0, not " + quotaRate);
+      }
+    }
+
+    /** Settings with the default quota rate ({@link QuotaLedger#DEFAULT_RATE}). */
+    public Settings(String bindAddress, int grpcPort, Path configPath, ChronicleMapStore.Settings store,
+        RequestLimits limits, FailureMode failureMode, boolean noop, Duration drainTimeout, Duration sweepInterval) {
+      this(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout, sweepInterval,
+          QuotaLedger.DEFAULT_RATE);
+    }
+
+    public Settings withQuotaRate(BigDecimal rate) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, rate);
     }
 
     /** Defaults on an ephemeral loopback port, embedded policy, in-memory store: the starting point for tests. */
@@ -77,17 +98,18 @@ public final class RateLimitServer implements AutoCloseable {
     }
 
     public Settings withConfigPath(Path path) {
-      return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval);
+      return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval,
+          quotaRate);
     }
 
     public Settings withStore(ChronicleMapStore.Settings newStore) {
       return new Settings(bindAddress, grpcPort, configPath, newStore, limits, failureMode, noop, drainTimeout,
-          sweepInterval);
+          sweepInterval, quotaRate);
     }
 
     public Settings withNoop(boolean noopMode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noopMode, drainTimeout,
-          sweepInterval);
+          sweepInterval, quotaRate);
     }
   }
 
@@ -115,8 +137,11 @@ public final class RateLimitServer implements AutoCloseable {
   public static RateLimitServer start(Settings settings, Clock clock, MeterRegistry registry)
       throws IOException, ConfigException {
     HealthStatusManager health = new HealthStatusManager();
+    // Decisions on the embedded store take microseconds and never wait on I/O, so they run on the Netty event loop
+    // instead of paying a thread hand-off per call. A store that does network I/O must use an executor instead.
     NettyServerBuilder builder = NettyServerBuilder
         .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()))
+        .directExecutor()
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance());
     if (settings.noop()) {
@@ -134,7 +159,8 @@ public final class RateLimitServer implements AutoCloseable {
     Server grpc;
     try {
       engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(),
-          new ServiceMetrics(registry));
+          new ServiceMetrics(registry),
+          new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()));
       grpc = builder
           .addService(new RateLimitGrpcService(engine))
           .addService(new AdminGrpcService(engine))

@@ -11,8 +11,14 @@ public final class DomainPolicy {
   private final String source;
   private final DescriptorNode root;
   private final Map<String, RateLimitRule> rulesById;
+  private final List<String> warnings;
 
   DomainPolicy(String domain, String source, DescriptorNode root, List<RateLimitRule> rules) {
+    this(domain, source, root, rules, List.of());
+  }
+
+  DomainPolicy(String domain, String source, DescriptorNode root, List<RateLimitRule> rules, List<String> warnings) {
+    this.warnings = List.copyOf(warnings);
     this.domain = domain;
     this.source = source;
     this.root = root;
@@ -31,6 +37,11 @@ public final class DomainPolicy {
   /** The entries of the domain's top level. */
   public DescriptorNode root() {
     return root;
+  }
+
+  /** Suspicious but accepted settings found while loading (also logged), each as {@code file:line: field: why}. */
+  public List<String> warnings() {
+    return warnings;
   }
 
   /** Every rule of the domain by its {@link RateLimitRule#id()}. */

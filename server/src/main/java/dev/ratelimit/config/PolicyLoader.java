@@ -1,15 +1,20 @@
 package dev.ratelimit.config;
 
+import dev.ratelimit.limiter.FixedWindowLimiter;
 import dev.ratelimit.limiter.Limiter;
+import dev.ratelimit.limiter.PenaltyLimiter;
 import dev.ratelimit.limiter.SlidingWindowLimiter;
+import dev.ratelimit.limiter.TokenBucketLimiter;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.StringReader;
+import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -21,12 +26,16 @@ import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.error.MarkedYAMLException;
 import org.yaml.snakeyaml.error.YAMLException;
 import org.yaml.snakeyaml.nodes.Node;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Reads policy files in the envoyproxy/ratelimit YAML format plus our additions (DESIGN §2) and validates them into a
  * {@link PolicyIndex}. Every error names the file, the line, the field and what is wrong.
  */
 public final class PolicyLoader {
+  private static final Logger log = LoggerFactory.getLogger(PolicyLoader.class);
+
   /** Classpath location of the default policy shipped in the jar (a copy of envoy-config/ratelimit/api.yaml). */
   public static final String DEFAULT_POLICY_RESOURCE = "/default-policy/api.yaml";
 
@@ -39,7 +48,25 @@ public final class PolicyLoader {
           "share_threshold", "quota_mode", "metadata");
   private static final Set<String> RATE_LIMIT_FIELDS =
       Set.of("unit", "requests_per_unit", "unit_multiplier", "name", "unlimited", "replaces", "algorithm", "window",
-          "precision", "report_headers");
+          "precision", "report_headers", "initial_tokens", "capacity", "refill_tokens", "refill_interval", "dynamic",
+          "penalty");
+  private static final Set<String> DYNAMIC_FIELDS = Set.of("base", "quota_key");
+  private static final Set<String> PENALTY_FIELDS = Set.of("over_factor", "duration");
+  /** Fields only some algorithms take, in the order they are checked. */
+  private static final List<Map.Entry<String, Set<Algorithm>>> ALGORITHM_FIELDS = List.of(
+      Map.entry("requests_per_unit", EnumSet.of(Algorithm.SLIDING_WINDOW, Algorithm.FIXED_WINDOW)),
+      Map.entry("unit_multiplier", EnumSet.of(Algorithm.SLIDING_WINDOW, Algorithm.FIXED_WINDOW, Algorithm.DYNAMIC)),
+      Map.entry("window", EnumSet.of(Algorithm.SLIDING_WINDOW, Algorithm.FIXED_WINDOW, Algorithm.DYNAMIC)),
+      Map.entry("precision", EnumSet.of(Algorithm.SLIDING_WINDOW, Algorithm.DYNAMIC)),
+      Map.entry("initial_tokens", EnumSet.of(Algorithm.TOKEN_BUCKET)),
+      Map.entry("capacity", EnumSet.of(Algorithm.TOKEN_BUCKET)),
+      Map.entry("refill_tokens", EnumSet.of(Algorithm.TOKEN_BUCKET)),
+      Map.entry("refill_interval", EnumSet.of(Algorithm.TOKEN_BUCKET)),
+      Map.entry("dynamic", EnumSet.of(Algorithm.DYNAMIC)));
+  /** Fields an unlimited rule must not carry. */
+  private static final List<String> UNLIMITED_FORBIDDEN = List.of("requests_per_unit", "algorithm", "window",
+      "precision", "unit_multiplier", "initial_tokens", "capacity", "refill_tokens", "refill_interval", "dynamic",
+      "penalty");
   private static final Set<String> REPLACES_FIELDS = Set.of("name");
 
   /** Loads one file, or every {@code *.yaml}/{@code *.yml} file of a directory (one domain per file). */
@@ -122,13 +149,14 @@ public final class PolicyLoader {
     String domain = top.requiredString("domain");
     DescriptorNode root = DescriptorNode.root();
     List<RateLimitRule> rules = new ArrayList<>();
-    parseChildren(top, root, domain, rules);
+    List<String> warnings = new ArrayList<>();
+    parseChildren(top, root, domain, rules, warnings);
     checkReplaces(top, rules);
-    return new DomainPolicy(domain, source, root, rules);
+    return new DomainPolicy(domain, source, root, rules, warnings);
   }
 
-  private void parseChildren(YamlMap parentMap, DescriptorNode parent, String idPrefix, List<RateLimitRule> rules)
-      throws ConfigException {
+  private void parseChildren(YamlMap parentMap, DescriptorNode parent, String idPrefix, List<RateLimitRule> rules,
+      List<String> warnings) throws ConfigException {
     List<Node> items = parentMap.list("descriptors");
     for (int i = 0; i < items.size(); i++) {
       YamlMap map = YamlMap.of(parentMap.source(), parentMap.field("descriptors") + "[" + i + "]", items.get(i));
@@ -144,7 +172,7 @@ public final class PolicyLoader {
       }
       String id = idPrefix + "/" + key + (value == null ? "" : "=" + value);
       YamlMap rateLimit = map.map("rate_limit");
-      RateLimitRule rule = rateLimit == null ? null : parseRule(map, rateLimit, id);
+      RateLimitRule rule = rateLimit == null ? null : parseRule(map, rateLimit, id, parent, key, warnings);
       if (rule == null) {
         checkFlags(map);
       }
@@ -157,11 +185,12 @@ public final class PolicyLoader {
       if (rule != null) {
         rules.add(rule);
       }
-      parseChildren(map, node, id, rules);
+      parseChildren(map, node, id, rules, warnings);
     }
   }
 
-  private RateLimitRule parseRule(YamlMap descriptor, YamlMap rl, String id) throws ConfigException {
+  private RateLimitRule parseRule(YamlMap descriptor, YamlMap rl, String id, DescriptorNode parent, String key,
+      List<String> warnings) throws ConfigException {
     rl.rejectUnknown(RATE_LIMIT_FIELDS);
     checkFlags(descriptor);
     boolean shadowMode = descriptor.bool("shadow_mode", false);
@@ -176,7 +205,7 @@ public final class PolicyLoader {
     boolean unlimited = rl.bool("unlimited", false);
     boolean reportHeaders = rl.bool("report_headers", true);
     if (unlimited) {
-      for (String field : List.of("requests_per_unit", "algorithm", "window", "precision", "unit_multiplier")) {
+      for (String field : UNLIMITED_FORBIDDEN) {
         if (rl.has(field)) {
           throw rl.error(field, "must not be set on an unlimited rule");
         }
@@ -185,11 +214,47 @@ public final class PolicyLoader {
       return new RateLimitRule(id, name == null ? id : name, 0, unit, unit.length(), Algorithm.SLIDING_WINDOW,
           null, true, shadowMode, false, detailedMetric, replaces);
     }
-    Unit unit = parseUnit(rl);
+    String algorithmName = rl.string("algorithm");
+    Algorithm algorithm = algorithmName == null ? Algorithm.SLIDING_WINDOW : Algorithm.parse(algorithmName);
+    if (algorithm == null) {
+      throw rl.error("algorithm", "unknown algorithm '" + algorithmName
+          + "'; expected sliding_window, fixed_window, token_bucket or dynamic");
+    }
+    for (Map.Entry<String, Set<Algorithm>> field : ALGORITHM_FIELDS) {
+      if (rl.has(field.getKey()) && !field.getValue().contains(algorithm)) {
+        throw rl.error(field.getKey(), "applies only to algorithm "
+            + String.join(" or ", field.getValue().stream().map(Algorithm::configName).toList())
+            + "; this rule's algorithm is " + algorithm.configName());
+      }
+    }
+    Shape shape = switch (algorithm) {
+      case SLIDING_WINDOW -> slidingWindow(rl, requestsPerUnit(rl), null);
+      case FIXED_WINDOW -> fixedWindow(rl);
+      case TOKEN_BUCKET -> tokenBucket(rl, warnings);
+      case DYNAMIC -> dynamic(rl, parent, key);
+    };
+    Limiter limiter = shape.limiter();
+    YamlMap penalty = rl.map("penalty");
+    if (penalty != null) {
+      limiter = penalty(penalty, limiter, shape.window());
+    }
+    return new RateLimitRule(id, name == null ? id : name, shape.limit(), shape.unit(), shape.window(), algorithm,
+        limiter, false, shadowMode, reportHeaders, detailedMetric, replaces, shape.dynamic());
+  }
+
+  /** What an algorithm's fields resolve to. */
+  private record Shape(long limit, Unit unit, Duration window, Limiter limiter, DynamicQuota dynamic) {}
+
+  private static long requestsPerUnit(YamlMap rl) throws ConfigException {
+    parseUnit(rl);
     if (!rl.has("requests_per_unit")) {
       throw rl.error("requests_per_unit", "is required (or set unlimited: true)");
     }
-    long limit = rl.number("requests_per_unit", 0, MAX_LIMIT, 0);
+    return rl.number("requests_per_unit", 0, MAX_LIMIT, 0);
+  }
+
+  /** The window: {@code unit × unit_multiplier}, or an explicit {@code window}. */
+  private static Duration window(YamlMap rl, Unit unit) throws ConfigException {
     long multiplier = rl.number("unit_multiplier", 1, 1_000_000, 1);
     Duration window = unit.length().multipliedBy(multiplier);
     if (rl.has("window")) {
@@ -201,20 +266,12 @@ public final class PolicyLoader {
         throw rl.error("window", "set either window or unit_multiplier, not both");
       }
     }
-    String algorithmName = rl.string("algorithm");
-    Algorithm algorithm = algorithmName == null ? Algorithm.SLIDING_WINDOW : Algorithm.parse(algorithmName);
-    if (algorithm == null) {
-      throw rl.error("algorithm", "unknown algorithm '" + algorithmName + "'; expected sliding_window");
-    }
-    Limiter limiter = buildLimiter(rl, algorithm, window);
-    return new RateLimitRule(id, name == null ? id : name, limit, unit, window, algorithm, limiter, false, shadowMode,
-        reportHeaders, detailedMetric, replaces);
+    return window;
   }
 
-  private Limiter buildLimiter(YamlMap rl, Algorithm algorithm, Duration window) throws ConfigException {
-    if (algorithm != Algorithm.SLIDING_WINDOW) {
-      throw rl.error("algorithm", "algorithm '" + algorithm.configName() + "' is not available in this build");
-    }
+  private static Shape slidingWindow(YamlMap rl, long limit, DynamicQuota dynamic) throws ConfigException {
+    Unit unit = parseUnit(rl);
+    Duration window = window(rl, unit);
     long windowMillis = window.toMillis();
     int defaultPrecision = SlidingWindowLimiter.defaultPrecision(window);
     long precision = rl.number("precision", 1, Math.min(windowMillis, 10_000), defaultPrecision);
@@ -222,7 +279,114 @@ public final class PolicyLoader {
       throw rl.error("precision", "must divide the window of " + windowMillis + " ms into whole milliseconds; "
           + precision + " does not (the default for this window is " + defaultPrecision + ")");
     }
-    return new SlidingWindowLimiter(window, (int) precision);
+    // Counters as narrow as the limit allows; a dynamic rule's limit grows with the added quota, so it takes the widest.
+    int counterBytes = SlidingWindowLimiter.counterBytesFor(dynamic == null ? limit : MAX_LIMIT);
+    return new Shape(limit, unit, window, new SlidingWindowLimiter(window, (int) precision, counterBytes), dynamic);
+  }
+
+  private static Shape fixedWindow(YamlMap rl) throws ConfigException {
+    long limit = requestsPerUnit(rl);
+    Unit unit = parseUnit(rl);
+    Duration window = window(rl, unit);
+    return new Shape(limit, unit, window, new FixedWindowLimiter(window), null);
+  }
+
+  /**
+   * {@code capacity} is the limit; {@code initial_tokens} defaults to it. Capacity 0, refill 0 and initial tokens above
+   * the capacity are refused; refill tokens above the capacity are accepted with a warning (the bucket simply fills).
+   */
+  private static Shape tokenBucket(YamlMap rl, List<String> warnings) throws ConfigException {
+    for (String field : List.of("capacity", "refill_tokens", "refill_interval")) {
+      if (!rl.has(field)) {
+        throw rl.error(field, "is required for algorithm token_bucket (capacity, refill_tokens, refill_interval;"
+            + " initial_tokens defaults to capacity)");
+      }
+    }
+    long capacity = rl.number("capacity", 1, MAX_LIMIT, 0);
+    long refill = rl.number("refill_tokens", 1, MAX_LIMIT, 0);
+    Duration interval = Durations.parse(rl.string("refill_interval"));
+    if (interval == null) {
+      throw rl.error("refill_interval", "must be a positive duration such as 250ms, 1s, 10s or 1m");
+    }
+    long initial = rl.number("initial_tokens", 0, MAX_LIMIT, capacity);
+    if (initial > capacity) {
+      throw rl.error("initial_tokens", "must not exceed capacity (" + capacity + "), not " + initial
+          + "; a bucket never holds more than its capacity");
+    }
+    if (refill > capacity) {
+      String warning = rl.warning("refill_tokens", refill + " is above capacity (" + capacity
+          + "): each refill fills the bucket, so this acts as refill_tokens: " + capacity);
+      log.warn("{}", warning);
+      warnings.add(warning);
+    }
+    Unit unit = rl.has("unit") ? parseUnit(rl) : unitOf(interval);
+    return new Shape(capacity, unit, interval, new TokenBucketLimiter(initial, refill, interval), null);
+  }
+
+  /** The largest unit not longer than {@code d} (at least a second): what Envoy's headers report for a bucket. */
+  private static Unit unitOf(Duration d) {
+    Unit best = Unit.SECOND;
+    for (Unit unit : Unit.values()) {
+      if (unit.length().compareTo(d) <= 0) {
+        best = unit;
+      }
+    }
+    return best;
+  }
+
+  private static Shape dynamic(YamlMap rl, DescriptorNode parent, String key) throws ConfigException {
+    YamlMap dynamic = rl.map("dynamic");
+    if (dynamic == null) {
+      throw rl.error("dynamic", "is required for algorithm dynamic: {base: <requests per window>, quota_key: org}");
+    }
+    dynamic.rejectUnknown(DYNAMIC_FIELDS);
+    if (!dynamic.has("base")) {
+      throw dynamic.error("base", "is required: the requests per window before the added quota");
+    }
+    long base = dynamic.number("base", 0, MAX_LIMIT, 0);
+    String quotaKey = dynamic.has("quota_key") ? dynamic.requiredString("quota_key") : "org";
+    int depth = -1;
+    List<String> path = new ArrayList<>();
+    path.add(key);
+    if (key.equals(quotaKey)) {
+      depth = parent.depth() + 1;
+    }
+    for (DescriptorNode n = parent; n.parent() != null; n = n.parent()) {
+      path.add(0, n.key());
+      if (depth < 0 && n.key().equals(quotaKey)) {
+        depth = n.depth();
+      }
+    }
+    if (depth < 0) {
+      throw dynamic.error(dynamic.has("quota_key") ? "quota_key" : "base", "the quota key '" + quotaKey
+          + "' is not a key of this rule's descriptor " + path + "; set quota_key to the key naming the organisation");
+    }
+    return slidingWindow(rl, base, new DynamicQuota(quotaKey, depth));
+  }
+
+  /** Wraps the rule's limiter in the penalty of {@code penalty: {over_factor, duration}}. */
+  private static Limiter penalty(YamlMap penalty, Limiter limiter, Duration window) throws ConfigException {
+    penalty.rejectUnknown(PENALTY_FIELDS);
+    for (String field : List.of("over_factor", "duration")) {
+      if (!penalty.has(field)) {
+        throw penalty.error(field, "is required: penalty: {over_factor: 2, duration: 60s}");
+      }
+    }
+    BigDecimal factor;
+    try {
+      factor = new BigDecimal(penalty.string("over_factor"));
+    } catch (NumberFormatException e) {
+      factor = null;
+    }
+    if (factor == null || factor.compareTo(BigDecimal.ONE) < 0 || factor.compareTo(BigDecimal.valueOf(1_000_000)) > 0) {
+      throw penalty.error("over_factor", "must be a number from 1 to 1000000 (how many times its limit a client"
+          + " may send in one window before the penalty), not '" + penalty.string("over_factor") + "'");
+    }
+    Duration duration = Durations.parse(penalty.string("duration"));
+    if (duration == null) {
+      throw penalty.error("duration", "must be a positive duration such as 30s, 5m or 1h");
+    }
+    return new PenaltyLimiter(limiter, factor, duration, window);
   }
 
   /** Validates the boolean flags of a descriptor entry, including those accepted for compatibility only. */

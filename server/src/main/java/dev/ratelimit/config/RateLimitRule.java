@@ -21,6 +21,8 @@ import java.util.Objects;
  * @param reportHeaders this rule may supply the {@code x-ratelimit-*} response headers
  * @param detailedMetric metrics carry the descriptor's values
  * @param replaces names of rules this rule replaces when both match one request
+ * @param dynamic for a {@code dynamic} rule, where the organisation is found (its limit is {@code requestsPerUnit}
+ *     plus the organisation's added quota); null for other algorithms
  */
 public record RateLimitRule(
     String id,
@@ -34,7 +36,8 @@ public record RateLimitRule(
     boolean shadowMode,
     boolean reportHeaders,
     boolean detailedMetric,
-    List<String> replaces) {
+    List<String> replaces,
+    DynamicQuota dynamic) {
 
   public RateLimitRule {
     Objects.requireNonNull(id, "id");
@@ -42,9 +45,23 @@ public record RateLimitRule(
     Objects.requireNonNull(window, "window");
     Objects.requireNonNull(algorithm, "algorithm");
     replaces = List.copyOf(replaces);
+    if ((algorithm == Algorithm.DYNAMIC) != (dynamic != null)) {
+      throw new IllegalArgumentException("a dynamic rule, and only a dynamic rule, has a dynamic quota");
+    }
   }
 
-  /** True when counters kept under {@code other} can be read by this rule: same state layout and window. */
+  /** A rule of any algorithm but {@code dynamic}. */
+  public RateLimitRule(String id, String name, long requestsPerUnit, Unit unit, Duration window, Algorithm algorithm,
+      Limiter limiter, boolean unlimited, boolean shadowMode, boolean reportHeaders, boolean detailedMetric,
+      List<String> replaces) {
+    this(id, name, requestsPerUnit, unit, window, algorithm, limiter, unlimited, shadowMode, reportHeaders,
+        detailedMetric, replaces, null);
+  }
+
+  /**
+   * True when counters kept under {@code other} carry over to this rule: same algorithm, window, slots and counter
+   * width. A changed limit alone keeps them, unless it moves the slot counters to another width (255, 65,535).
+   */
   public boolean sharesCountersWith(RateLimitRule other) {
     return limiter.stateShape() == other.limiter.stateShape();
   }

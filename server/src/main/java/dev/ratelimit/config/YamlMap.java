@@ -162,6 +162,12 @@ final class YamlMap {
     return error(at == null ? node : at, field(name), problem);
   }
 
+  /** A message for a field that is accepted but suspicious, in the same file:line: field: form as errors. */
+  String warning(String name, String problem) {
+    Node at = value(name);
+    return source + ":" + ((at == null ? node : at).getStartMark().getLine() + 1) + ": " + field(name) + ": " + problem;
+  }
+
   ConfigException error(Node at, String fieldPath, String problem) {
     return new ConfigException(
         source + ":" + (at.getStartMark().getLine() + 1) + ": " + fieldPath + ": " + problem);

@@ -10,6 +10,8 @@ public final class HeapStateBuffer implements StateBuffer {
       MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
   private static final VarHandle INTS =
       MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+  private static final VarHandle SHORTS =
+      MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
 
   private final byte[] bytes;
 
@@ -44,5 +46,25 @@ public final class HeapStateBuffer implements StateBuffer {
   @Override
   public void putInt(int offset, int value) {
     INTS.set(bytes, offset, value);
+  }
+
+  @Override
+  public short getShort(int offset) {
+    return (short) SHORTS.get(bytes, offset);
+  }
+
+  @Override
+  public void putShort(int offset, short value) {
+    SHORTS.set(bytes, offset, value);
+  }
+
+  @Override
+  public byte getByte(int offset) {
+    return bytes[offset];
+  }
+
+  @Override
+  public void putByte(int offset, byte value) {
+    bytes[offset] = value;
   }
 }

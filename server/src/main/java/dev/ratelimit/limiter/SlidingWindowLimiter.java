@@ -8,7 +8,12 @@ import java.util.Objects;
  *
  * <p>A hit ages out at the end of its slot plus W, so at any time the counted slots are the current one and the P
  * before it; the limiter never admits more than the limit within any true window of length W and is exact to within
- * one slot width. State: expiry time, index of the newest slot, and a ring of P+1 slot counters.
+ * one slot width.
+ *
+ * <p>State layout (little-endian): expiry millis (8 bytes), index of the newest slot (8 bytes), then a ring of P+1
+ * unsigned slot counters of 1, 2 or 4 bytes each, the width chosen from the rule's limit
+ * ({@link #counterBytesFor(long)}) so that a 60-slot window of a 30-per-minute plan takes 77 bytes, not 260. A hit
+ * that would not fit in its slot's counter is rejected, never wrapped.
  */
 public final class SlidingWindowLimiter implements Limiter {
   private static final int NEWEST_SLOT = 8;
@@ -18,20 +23,33 @@ public final class SlidingWindowLimiter implements Limiter {
   private final int precision;
   private final long slotMillis;
   private final int ringSize;
+  private final int counterBytes;
+  private final long counterMax;
+
+  /** A limiter with 4-byte counters, able to hold any limit Envoy can express. */
+  public SlidingWindowLimiter(Duration window, int precision) {
+    this(window, precision, Integer.BYTES);
+  }
 
   /**
    * @param window the window length, a whole number of milliseconds
    * @param precision the number of slots; must divide the window's milliseconds
+   * @param counterBytes width of a slot counter: 1, 2 or 4
    */
-  public SlidingWindowLimiter(Duration window, int precision) {
+  public SlidingWindowLimiter(Duration window, int precision, int counterBytes) {
     this.windowMillis = window.toMillis();
     if (windowMillis <= 0 || precision <= 0 || windowMillis % precision != 0) {
       throw new IllegalArgumentException(
           "window of " + windowMillis + " ms cannot be divided into " + precision + " slots");
     }
+    if (counterBytes != 1 && counterBytes != 2 && counterBytes != 4) {
+      throw new IllegalArgumentException("counter width must be 1, 2 or 4 bytes, not " + counterBytes);
+    }
     this.precision = precision;
     this.slotMillis = windowMillis / precision;
     this.ringSize = precision + 1;
+    this.counterBytes = counterBytes;
+    this.counterMax = (1L << (8 * counterBytes)) - 1;
   }
 
   /** The default number of slots for a window: the largest divisor of its milliseconds that is at most 60. */
@@ -43,6 +61,11 @@ public final class SlidingWindowLimiter implements Limiter {
       }
     }
     return 1;
+  }
+
+  /** The narrowest counter that holds {@code limit} hits in one slot. */
+  public static int counterBytesFor(long limit) {
+    return limit <= 0xFF ? 1 : limit <= 0xFFFF ? 2 : Integer.BYTES;
   }
 
   public long windowMillis() {
@@ -57,14 +80,18 @@ public final class SlidingWindowLimiter implements Limiter {
     return slotMillis;
   }
 
+  public int counterBytes() {
+    return counterBytes;
+  }
+
   @Override
   public int stateSize() {
-    return SLOTS + Integer.BYTES * ringSize;
+    return SLOTS + counterBytes * ringSize;
   }
 
   @Override
   public int stateShape() {
-    return Objects.hash("sliding_window", windowMillis, precision);
+    return Objects.hash("sliding_window", windowMillis, precision, counterBytes);
   }
 
   @Override
@@ -74,7 +101,7 @@ public final class SlidingWindowLimiter implements Limiter {
     if (slot > newest) {
       long stale = Math.min(slot - newest, ringSize);
       for (long s = slot - stale + 1; s <= slot; s++) {
-        state.putInt(offsetOf(s), 0);
+        write(state, offsetOf(s), 0);
       }
       state.putLong(NEWEST_SLOT, slot);
       newest = slot;
@@ -82,12 +109,13 @@ public final class SlidingWindowLimiter implements Limiter {
     // A clock that stepped back counts into the newest slot rather than rewriting history.
     long current = 0;
     for (int i = 0; i < ringSize; i++) {
-      current += Integer.toUnsignedLong(state.getInt(SLOTS + Integer.BYTES * i));
+      current += read(state, SLOTS + counterBytes * i);
     }
-    boolean admitted = hits <= limit - current;
+    int at = offsetOf(newest);
+    long inSlot = read(state, at);
+    boolean admitted = hits <= limit - current && hits <= counterMax - inSlot;
     if (admitted && hits > 0) {
-      int at = offsetOf(newest);
-      state.putInt(at, (int) (Integer.toUnsignedLong(state.getInt(at)) + hits));
+      write(state, at, inSlot + hits);
       current += hits;
       state.putLong(StateBuffer.EXPIRES_AT, agesOutAt(newest));
     }
@@ -97,11 +125,27 @@ public final class SlidingWindowLimiter implements Limiter {
   /** When the oldest non-empty slot ages out; {@code nowMillis} when the window is empty. */
   private long resetAt(StateBuffer state, long newest, long nowMillis) {
     for (long s = newest - precision; s <= newest; s++) {
-      if (state.getInt(offsetOf(s)) != 0) {
+      if (read(state, offsetOf(s)) != 0) {
         return agesOutAt(s);
       }
     }
     return nowMillis;
+  }
+
+  private long read(StateBuffer state, int offset) {
+    return switch (counterBytes) {
+      case 1 -> Byte.toUnsignedLong(state.getByte(offset));
+      case 2 -> Short.toUnsignedLong(state.getShort(offset));
+      default -> Integer.toUnsignedLong(state.getInt(offset));
+    };
+  }
+
+  private void write(StateBuffer state, int offset, long value) {
+    switch (counterBytes) {
+      case 1 -> state.putByte(offset, (byte) value);
+      case 2 -> state.putShort(offset, (short) value);
+      default -> state.putInt(offset, (int) value);
+    }
   }
 
   private long agesOutAt(long slot) {
@@ -109,6 +153,6 @@ public final class SlidingWindowLimiter implements Limiter {
   }
 
   private int offsetOf(long slot) {
-    return SLOTS + Integer.BYTES * (int) Math.floorMod(slot, (long) ringSize);
+    return SLOTS + counterBytes * (int) Math.floorMod(slot, (long) ringSize);
   }
 }

@@ -16,4 +16,12 @@ public interface StateBuffer {
   int getInt(int offset);
 
   void putInt(int offset, int value);
+
+  short getShort(int offset);
+
+  void putShort(int offset, short value);
+
+  byte getByte(int offset);
+
+  void putByte(int offset, byte value);
 }

@@ -5,11 +5,14 @@ import dev.ratelimit.config.Algorithm;
 import dev.ratelimit.config.DescriptorNode;
 import dev.ratelimit.config.DomainPolicy;
 import dev.ratelimit.config.PolicyIndex;
+import dev.ratelimit.config.PolicyLoader;
 import dev.ratelimit.config.RateLimitRule;
 import dev.ratelimit.config.Unit;
 import dev.ratelimit.limiter.Limiter;
 import dev.ratelimit.limiter.SlidingWindowLimiter;
 import dev.ratelimit.limiter.Verdict;
+import dev.ratelimit.quota.QuotaBook;
+import dev.ratelimit.quota.QuotaLedger;
 import dev.ratelimit.store.CounterKey;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.StoreException;
@@ -45,8 +48,11 @@ public final class RateLimitEngine {
   private final FailureMode failureMode;
   private final ServiceMetrics metrics;
   private final ThreadLocal<CounterKey> keys;
-  private final Map<Unit, Limiter> overrideLimiters = new EnumMap<>(Unit.class);
+  /** Sliding windows for Envoy's limit overrides: by unit, then by counter width (1, 2, 4 bytes). */
+  private final Map<Unit, Limiter[]> overrideLimiters = new EnumMap<>(Unit.class);
+  private final QuotaBook quotas;
 
+  /** An engine whose {@code dynamic} rules use quota ledgers in {@code store} at the default rate. */
   public RateLimitEngine(
       Supplier<PolicyIndex> policy,
       CounterStore store,
@@ -54,6 +60,20 @@ public final class RateLimitEngine {
       RequestLimits limits,
       FailureMode failureMode,
       ServiceMetrics metrics) {
+    this(policy, store, clock, limits, failureMode, metrics,
+        new QuotaBook(store, new QuotaLedger(QuotaLedger.DEFAULT_RATE), limits.maxKeyBytes()));
+  }
+
+  /** @param quotas the organisations' added quotas, read by {@code dynamic} rules */
+  public RateLimitEngine(
+      Supplier<PolicyIndex> policy,
+      CounterStore store,
+      Clock clock,
+      RequestLimits limits,
+      FailureMode failureMode,
+      ServiceMetrics metrics,
+      QuotaBook quotas) {
+    this.quotas = Objects.requireNonNull(quotas, "quotas");
     this.policy = Objects.requireNonNull(policy, "policy");
     this.store = Objects.requireNonNull(store, "store");
     this.clock = Objects.requireNonNull(clock, "clock");
@@ -62,9 +82,22 @@ public final class RateLimitEngine {
     this.metrics = Objects.requireNonNull(metrics, "metrics");
     this.keys = ThreadLocal.withInitial(() -> new CounterKey(limits.maxKeyBytes()));
     for (Unit unit : Unit.values()) {
-      overrideLimiters.put(unit,
-          new SlidingWindowLimiter(unit.length(), SlidingWindowLimiter.defaultPrecision(unit.length())));
+      int precision = SlidingWindowLimiter.defaultPrecision(unit.length());
+      overrideLimiters.put(unit, new Limiter[] {
+          new SlidingWindowLimiter(unit.length(), precision, 1),
+          new SlidingWindowLimiter(unit.length(), precision, 2),
+          new SlidingWindowLimiter(unit.length(), precision, 4)});
     }
+  }
+
+  /** The clock decisions are taken at. */
+  public Clock clock() {
+    return clock;
+  }
+
+  /** The organisations' dynamic quotas this engine reads. */
+  public QuotaBook quotas() {
+    return quotas;
   }
 
   /** Decides a request; nothing is counted when it is refused. */
@@ -132,7 +165,7 @@ public final class RateLimitEngine {
 
   private void evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
     try {
-      e.verdict = store.apply(e.key, e.rule.limiter(), now, e.hits, e.limit);
+      e.verdict = store.apply(e.key, e.rule.limiter(), now, e.hits, limitOf(e, now));
     } catch (StoreException failure) {
       metrics.storeFailure(failure.kind());
       metrics.decision(domain, e.rule, Outcome.STORE_FAILURE);
@@ -149,6 +182,41 @@ public final class RateLimitEngine {
             .setUnit(e.rule.unit().proto()))
         .setLimitRemaining((int) Math.max(0, Math.min(v.remaining(), 0xFFFF_FFFFL)))
         .setDurationUntilReset(Duration.newBuilder().setSeconds(v.secondsUntilReset(now)));
+  }
+
+  /** The limit in force: the rule's (or override's), plus the organisation's added quota for a dynamic rule. */
+  private long limitOf(Evaluation e, long now) {
+    if (e.quotaOrg == null) {
+      return e.limit;
+    }
+    // Changes only at 10-minute boundaries (DESIGN §5).
+    return Math.min(e.limit + quotas.added(e.quotaOrg, now), PolicyLoader.MAX_LIMIT);
+  }
+
+  /**
+   * A counter as seen by {@link #inspect}.
+   *
+   * @param rule the rule the descriptor matched
+   * @param verdict the counter's state now, as a check-only decision would see it
+   */
+  public record CounterView(RateLimitRule rule, Verdict verdict) {}
+
+  /**
+   * Reads one descriptor's counter without counting anything, for the admin API. Null when the domain is unknown or
+   * the descriptor matches no rule or an unlimited one.
+   *
+   * @throws StoreException when the store cannot read the counter
+   */
+  public CounterView inspect(String domainName, RateLimitDescriptor descriptor) throws InvalidRequestException {
+    RateLimitRequest request = RateLimitRequest.newBuilder().setDomain(domainName).addDescriptors(descriptor).build();
+    validateShape(request);
+    DomainPolicy domain = policy.get().domain(domainName);
+    Evaluation e = domain == null ? null : resolve(request, domain, 0);
+    if (e == null || e.rule.unlimited()) {
+      return null;
+    }
+    long now = clock.millis();
+    return new CounterView(e.rule, store.apply(e.key, e.rule.limiter(), now, 0, limitOf(e, now)));
   }
 
   /**
@@ -179,8 +247,8 @@ public final class RateLimitEngine {
     RateLimitRule rule = leaf == null ? null : leaf.rule();
     long limit;
     if (descriptor.hasLimit()) {
-      rule = overrideRule(descriptor, rule, index);
       limit = Integer.toUnsignedLong(descriptor.getLimit().getRequestsPerUnit());
+      rule = overrideRule(descriptor, rule, limit, index);
     } else if (rule == null) {
       return null;
     } else {
@@ -201,7 +269,11 @@ public final class RateLimitEngine {
       throw new InvalidRequestException("descriptor " + index + ": its counter key is longer than the maximum of "
           + key.maxBytes() + " bytes; shorten the descriptor values or raise --max-key-bytes");
     }
-    return new Evaluation(rule, key.toBytes(), hits(request, descriptor), limit);
+    Evaluation evaluation = new Evaluation(rule, key.toBytes(), hits(request, descriptor), limit);
+    if (rule.dynamic() != null && leaf != null) {
+      evaluation.quotaOrg = descriptor.getEntries(rule.dynamic().quotaDepth()).getValue();
+    }
+    return evaluation;
   }
 
   /** Appends entries root first, using each level's counter value (the pattern for a shared wildcard). */
@@ -214,7 +286,7 @@ public final class RateLimitEngine {
   }
 
   /** Envoy's per-descriptor limit override, which replaces the matched rule (as in envoyproxy/ratelimit). */
-  private RateLimitRule overrideRule(RateLimitDescriptor descriptor, RateLimitRule matched, int index)
+  private RateLimitRule overrideRule(RateLimitDescriptor descriptor, RateLimitRule matched, long limit, int index)
       throws InvalidRequestException {
     Unit unit = Unit.fromEnvoy(descriptor.getLimit().getUnit());
     if (unit == null) {
@@ -222,7 +294,12 @@ public final class RateLimitEngine {
     }
     String name = matched == null ? "override_" + unit.name().toLowerCase(java.util.Locale.ROOT) : matched.name();
     return new RateLimitRule("override/" + unit, name, 0, unit, unit.length(), Algorithm.SLIDING_WINDOW,
-        overrideLimiters.get(unit), false, false, true, false, List.of());
+        overrideLimiterFor(unit, limit), false, false, true, false, List.of());
+  }
+
+  private Limiter overrideLimiterFor(Unit unit, long limit) {
+    int width = SlidingWindowLimiter.counterBytesFor(limit);
+    return overrideLimiters.get(unit)[width == 1 ? 0 : width == 2 ? 1 : 2];
   }
 
   /**
@@ -285,6 +362,8 @@ public final class RateLimitEngine {
     final byte[] key;
     final long hits;
     final long limit;
+    /** For a dynamic rule, the organisation whose added quota raises the limit. */
+    String quotaOrg;
     Verdict verdict;
 
     Evaluation(RateLimitRule rule, byte[] key, long hits, long limit) {

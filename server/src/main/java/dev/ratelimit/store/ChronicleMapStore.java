@@ -2,14 +2,22 @@ package dev.ratelimit.store;
 
 import dev.ratelimit.limiter.HeapStateBuffer;
 import dev.ratelimit.limiter.Limiter;
+import dev.ratelimit.limiter.StateBuffer;
 import dev.ratelimit.limiter.Verdict;
 import java.io.File;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
+import net.openhft.chronicle.bytes.RandomDataInput;
+import net.openhft.chronicle.bytes.RandomDataOutput;
+import net.openhft.chronicle.hash.ChecksumEntry;
 import net.openhft.chronicle.hash.ChronicleHashClosedException;
+import net.openhft.chronicle.hash.Data;
 import net.openhft.chronicle.map.ChronicleMap;
 import net.openhft.chronicle.map.ChronicleMapBuilder;
+import net.openhft.chronicle.map.ExternalMapQueryContext;
+import net.openhft.chronicle.map.MapEntry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,7 +40,8 @@ public final class ChronicleMapStore implements CounterStore {
    *
    * @param maxEntries keys the map is sized for; beyond that new keys are refused ({@link StoreException.Kind#FULL})
    * @param averageKeyBytes expected key size
-   * @param averageValueBytes expected state size (a 60-slot sliding window takes 260 bytes)
+   * @param averageValueBytes expected state size: a 60-slot sliding window takes 77, 138 or 260 bytes with 1-, 2- or
+   *     4-byte counters (limits up to 255, up to 65,535, above)
    * @param dataFile file to persist to, or null for memory only
    */
   public record Settings(long maxEntries, int averageKeyBytes, int averageValueBytes, Path dataFile) {
@@ -47,14 +56,21 @@ public final class ChronicleMapStore implements CounterStore {
 
     /** Sized for one million keys, in memory. */
     public static Settings defaults() {
-      return new Settings(1_000_000, 48, 260, null);
+      return new Settings(1_000_000, 48, 138, null);
     }
   }
 
   private final ChronicleMap<byte[], byte[]> map;
+  private final ThreadLocal<OffHeapState> offHeapState = ThreadLocal.withInitial(OffHeapState::new);
 
-  private ChronicleMapStore(ChronicleMap<byte[], byte[]> map) {
+  private final boolean checksummed;
+  private final Path cleanMarker;
+
+  /** @param cleanMarker for a persisted map, the marker written on close; null in memory */
+  private ChronicleMapStore(ChronicleMap<byte[], byte[]> map, Path cleanMarker) {
     this.map = map;
+    this.checksummed = cleanMarker != null;
+    this.cleanMarker = cleanMarker;
   }
 
   /** Creates the map, or opens and recovers an existing data file (whatever sizing it was created with). */
@@ -65,39 +81,140 @@ public final class ChronicleMapStore implements CounterStore {
         .entries(settings.maxEntries())
         .averageKeySize(settings.averageKeyBytes())
         .averageValueSize(settings.averageValueBytes())
-        .maxBloatFactor(1.0);
+        .maxBloatFactor(1.0)
+        .checksumEntries(settings.dataFile() != null);
     if (settings.dataFile() == null) {
-      return new ChronicleMapStore(builder.create());
+      return new ChronicleMapStore(builder.create(), null);
     }
     File file = settings.dataFile().toFile();
+    Path cleanMarker = cleanMarkerOf(settings.dataFile());
     if (file.exists() && file.length() > 0) {
-      // Recovery rebuilds segment state left inconsistent by a crash; on a cleanly closed file it is a no-op scan.
-      return new ChronicleMapStore(builder.recoverPersistedTo(file, false));
+      if (Files.deleteIfExists(cleanMarker)) {
+        return new ChronicleMapStore(builder.createPersistedTo(file), cleanMarker);
+      }
+      // No marker: the last process died without closing the map (e.g. kill -9). Recovery rebuilds segment state
+      // and keeps every entry whose checksum is intact.
+      log.warn("data file {} was not closed cleanly; recovering it", file);
+      return new ChronicleMapStore(builder.recoverPersistedTo(file, false), cleanMarker);
     }
     File parent = file.getAbsoluteFile().getParentFile();
     if (parent != null && !parent.isDirectory() && !parent.mkdirs()) {
       throw new IOException("cannot create directory " + parent);
     }
-    return new ChronicleMapStore(builder.createPersistedTo(file));
+    Files.deleteIfExists(cleanMarker);
+    return new ChronicleMapStore(builder.createPersistedTo(file), cleanMarker);
+  }
+
+  /** The file whose presence says the data file was closed cleanly and needs no recovery. */
+  static Path cleanMarkerOf(Path dataFile) {
+    return dataFile.resolveSibling(dataFile.getFileName() + ".clean");
+  }
+
+  /**
+   * Runs the limiter directly on the entry's off-heap bytes under the segment's update lock: no copy of the state, no
+   * allocation beyond the verdict. A new key is inserted only when the limiter recorded something.
+   */
+  @Override
+  public Verdict apply(byte[] key, Limiter limiter, long nowMillis, long hits, long limit) {
+    int size = limiter.stateSize();
+    try (ExternalMapQueryContext<byte[], byte[], ?> query = map.queryContext(key)) {
+      query.updateLock().lock();
+      MapEntry<byte[], byte[]> entry = query.entry();
+      if (entry != null && entry.value().size() == size
+          && entry.value().bytes() instanceof RandomDataOutput<?> writable) {
+        Data<byte[]> value = entry.value();
+        Verdict verdict = limiter.apply(offHeapState.get().wrap(value.bytes(), writable, value.offset()),
+            nowMillis, hits, limit);
+        if (checksummed) {
+          ((ChecksumEntry) entry).updateChecksum(); // recovery verifies entry checksums of persisted maps
+        }
+        return verdict;
+      }
+      byte[] state = entry != null && entry.value().size() == size ? entry.value().get() : new byte[size];
+      Verdict verdict = limiter.apply(new HeapStateBuffer(state), nowMillis, hits, limit);
+      if (entry != null) {
+        entry.doReplaceValue(query.wrapValueAsData(state));
+      } else if (HeapStateBuffer.expiresAt(state) != 0) {
+        query.absentEntry().doInsert(query.wrapValueAsData(state));
+      }
+      return verdict;
+    } catch (ChronicleHashClosedException e) {
+      throw new StoreException(StoreException.Kind.UNAVAILABLE, "the counter map is closed", e);
+    } catch (IllegalStateException e) {
+      throw new StoreException(StoreException.Kind.FULL, "the counter map is full: " + firstLine(e), e);
+    }
+  }
+
+  /** A {@link StateBuffer} over an entry's bytes in the map, re-aimed for each call on the calling thread. */
+  private static final class OffHeapState implements StateBuffer {
+    private RandomDataInput in;
+    private RandomDataOutput<?> out;
+    private long base;
+
+    OffHeapState wrap(RandomDataInput bytes, RandomDataOutput<?> writable, long offset) {
+      this.in = bytes;
+      this.out = writable;
+      this.base = offset;
+      return this;
+    }
+
+    @Override
+    public long getLong(int offset) {
+      return in.readLong(base + offset);
+    }
+
+    @Override
+    public void putLong(int offset, long value) {
+      out.writeLong(base + offset, value);
+    }
+
+    @Override
+    public int getInt(int offset) {
+      return in.readInt(base + offset);
+    }
+
+    @Override
+    public void putInt(int offset, int value) {
+      out.writeInt(base + offset, value);
+    }
+
+    @Override
+    public short getShort(int offset) {
+      return in.readShort(base + offset);
+    }
+
+    @Override
+    public void putShort(int offset, short value) {
+      out.writeShort(base + offset, value);
+    }
+
+    @Override
+    public byte getByte(int offset) {
+      return in.readByte(base + offset);
+    }
+
+    @Override
+    public void putByte(int offset, byte value) {
+      out.writeByte(base + offset, value);
+    }
   }
 
   @Override
-  public Verdict apply(byte[] key, Limiter limiter, long nowMillis, long hits, long limit) {
-    Verdict[] verdict = new Verdict[1];
+  public <R> R update(byte[] key, StateUpdate<R> update, long nowMillis) {
+    @SuppressWarnings("unchecked")
+    R[] result = (R[]) new Object[1];
     try {
       map.compute(key, (k, stored) -> {
-        boolean fresh = stored == null || stored.length != limiter.stateSize();
-        byte[] state = fresh ? new byte[limiter.stateSize()] : stored;
-        verdict[0] = limiter.apply(new HeapStateBuffer(state), nowMillis, hits, limit);
-        // A new key that recorded nothing (rejected or read-only) is not inserted.
-        return fresh && stored == null && HeapStateBuffer.expiresAt(state) == 0 ? null : state;
+        byte[] state = stored == null || stored.length != update.stateSize() ? new byte[update.stateSize()] : stored;
+        result[0] = update.apply(new HeapStateBuffer(state), nowMillis);
+        return HeapStateBuffer.expiresAt(state) == 0 ? null : state;
       });
     } catch (ChronicleHashClosedException e) {
       throw new StoreException(StoreException.Kind.UNAVAILABLE, "the counter map is closed", e);
     } catch (IllegalStateException e) {
       throw new StoreException(StoreException.Kind.FULL, "the counter map is full: " + firstLine(e), e);
     }
-    return verdict[0];
+    return result[0];
   }
 
   @Override
@@ -127,9 +244,19 @@ public final class ChronicleMapStore implements CounterStore {
     return map.offHeapMemoryUsed();
   }
 
+  /** Closes the map; a persisted one is marked clean so the next open skips recovery. */
   @Override
-  public void close() {
-    map.close();
+  public synchronized void close() {
+    if (map.isOpen()) {
+      map.close();
+      if (cleanMarker != null) {
+        try {
+          Files.createFile(cleanMarker);
+        } catch (IOException e) {
+          log.warn("cannot mark {} as cleanly closed; the next start will recover it: {}", cleanMarker, e.toString());
+        }
+      }
+    }
   }
 
   private static String firstLine(Exception e) {

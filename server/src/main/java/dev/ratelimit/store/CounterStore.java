@@ -16,6 +16,14 @@ public interface CounterStore extends AutoCloseable {
    */
   Verdict apply(byte[] key, Limiter limiter, long nowMillis, long hits, long limit);
 
+  /**
+   * Applies {@code update} to the state under {@code key} atomically and returns its result. A key whose state
+   * has expiry 0 afterwards is removed (or never inserted).
+   *
+   * @throws StoreException when the store cannot decide (full, closed, unreachable)
+   */
+  <R> R update(byte[] key, StateUpdate<R> update, long nowMillis);
+
   /** Removes keys whose state expired before {@code nowMillis}; returns how many were removed. */
   int sweepExpired(long nowMillis);
 

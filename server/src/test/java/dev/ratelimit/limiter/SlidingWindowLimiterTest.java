@@ -150,4 +150,21 @@ class SlidingWindowLimiterTest {
     assertTrue(perSecond.apply(s, T0 + 500, 1, 100).overLimit());
     assertFalse(perSecond.apply(s, T0 + 20 + 1_000, 1, 100).overLimit());
   }
+
+  @Test
+  void counterWidthFollowsTheLimitAndNeverWraps() {
+    assertEquals(1, SlidingWindowLimiter.counterBytesFor(255));
+    assertEquals(2, SlidingWindowLimiter.counterBytesFor(256));
+    assertEquals(2, SlidingWindowLimiter.counterBytesFor(65_535));
+    assertEquals(4, SlidingWindowLimiter.counterBytesFor(65_536));
+    SlidingWindowLimiter narrow = new SlidingWindowLimiter(Duration.ofSeconds(60), 60, 1);
+    assertEquals(16 + 61, narrow.stateSize());
+    HeapStateBuffer s = new HeapStateBuffer(new byte[narrow.stateSize()]);
+    assertFalse(narrow.apply(s, T0, 255, 1_000).overLimit());
+    Verdict wouldWrap = narrow.apply(s, T0, 1, 1_000);
+    assertTrue(wouldWrap.overLimit(), "a full one-byte slot rejects rather than wrapping to zero");
+    assertEquals(255, wouldWrap.current());
+    assertFalse(narrow.apply(s, T0 + 1_000, 1, 1_000).overLimit(), "the next slot has room");
+    assertTrue(narrow.stateShape() != freePlan.stateShape(), "widths do not share counters");
+  }
 }

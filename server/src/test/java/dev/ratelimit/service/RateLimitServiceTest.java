@@ -73,13 +73,17 @@ class RateLimitServiceTest {
 
   @Test
   void onOkTheDescriptorWithTheFewestRemainingReports() {
-    RateLimitDescriptor ip = descriptor("firewall", "per_ip", "remote_address", "203.0.113.9");
-    RateLimitResponse response = call(FREE_ACME, ip);
+    RateLimitDescriptor throttledIp = descriptor("firewall", "per_ip", "remote_address", "198.51.100.66");
+    RateLimitResponse response = call(FREE_ACME, throttledIp);
     assertEquals(Code.OK, response.getOverallCode());
-    assertEquals("59", headers(response).get("x-ratelimit-remaining"), "free plan: 59 left, firewall: 1199 left");
-    assertEquals("1", headers(response).get("x-ratelimit-current"));
+    assertEquals("9", headers(response).get("x-ratelimit-remaining"), "firewall: 9 left, free plan: 59 left");
     assertEquals(59, response.getStatuses(0).getLimitRemaining());
     assertEquals(60, response.getStatuses(0).getCurrentLimit().getRequestsPerUnit());
+
+    RateLimitResponse unlisted = call(FREE_ACME, descriptor("firewall", "per_ip", "remote_address", "192.0.2.55"));
+    assertTrue(!unlisted.getStatuses(1).hasCurrentLimit(), "an address no firewall rule lists is not limited");
+    assertEquals("58", headers(unlisted).get("x-ratelimit-remaining"), "so the plan reports");
+    assertEquals("2", headers(unlisted).get("x-ratelimit-current"));
   }
 
   @Test
@@ -100,6 +104,7 @@ class RateLimitServiceTest {
 
   @Test
   void twoApiKeysOfOneOrganisationShareOneCounter() {
+    // Envoy sends the org (from the auth step) for every key of the organisation; the key only reaches firewall rules.
     for (int i = 0; i < 30; i++) {
       call(FREE_ACME, descriptor("firewall", "per_api_key", "api_key", "key-one"));
       call(FREE_ACME, descriptor("firewall", "per_api_key", "api_key", "key-two"));

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.ratelimit.limiter.SlidingWindowLimiter;
 import dev.ratelimit.limiter.Verdict;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -38,7 +39,10 @@ class ChronicleMapStoreTest {
         assertFalse(store.apply(KEY, PER_MINUTE, T0 + i, 1, 100).overLimit());
       }
     }
+    Path marker = ChronicleMapStore.cleanMarkerOf(file);
+    assertTrue(Files.exists(marker), "a clean close marks the file clean");
     try (ChronicleMapStore reopened = open(file, 10_000)) {
+      assertFalse(Files.exists(marker), "while open the file is not known to be clean");
       Verdict peek = reopened.apply(KEY, PER_MINUTE, T0 + 1_000, 0, 100);
       assertEquals(42, peek.current());
       assertEquals(1, reopened.size());

@@ -1,0 +1,98 @@
+package dev.ratelimit.quota;
+
+import dev.ratelimit.store.CounterKey;
+import dev.ratelimit.store.CounterStore;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
+import java.util.Objects;
+
+/**
+ * The dynamic quota of every organisation, kept in the {@link CounterStore} beside the counters (one
+ * {@link QuotaLedger} per organisation), so that a persisted store keeps it across restarts. Used by the engine to read
+ * the added quota of a {@code dynamic} rule and by the admin API to record volume and override quotas. Stateless
+ * itself; thread-safe.
+ */
+public final class QuotaBook {
+  /** The largest volume one {@code RecordVolume} call may carry. */
+  public static final BigDecimal MAX_USD_PER_RECORD = new BigDecimal("1e12");
+  /** How far ahead of the server's clock a volume timestamp may be (it is then counted now). */
+  public static final long MAX_CLOCK_SKEW_MILLIS = 60_000;
+
+  /** The result of {@link #record}: whether the volume counted, and the quota afterwards. */
+  public record Recorded(boolean counted, Quota quota) {}
+
+  private final CounterStore store;
+  private final QuotaLedger ledger;
+  private final ThreadLocal<CounterKey> keys;
+
+  /**
+   * @param store where ledgers are kept
+   * @param ledger the ledger algorithm with its rate
+   * @param maxKeyBytes the store's longest key
+   */
+  public QuotaBook(CounterStore store, QuotaLedger ledger, int maxKeyBytes) {
+    this.store = Objects.requireNonNull(store, "store");
+    this.ledger = Objects.requireNonNull(ledger, "ledger");
+    this.keys = ThreadLocal.withInitial(() -> new CounterKey(maxKeyBytes));
+  }
+
+  public QuotaLedger ledger() {
+    return ledger;
+  }
+
+  /** The added quota of {@code org} in force at {@code nowMillis} (0 for an organisation never seen). */
+  public long added(String org, long nowMillis) {
+    return get(org, nowMillis).added();
+  }
+
+  /** The quota of {@code org} at {@code nowMillis}. */
+  public Quota get(String org, long nowMillis) {
+    return store.update(key(org), ledger.reading(), nowMillis);
+  }
+
+  /**
+   * Adds {@code usd} of volume traded at {@code atMillis}. Volume too old for the next recomputation is accepted but
+   * not counted; a timestamp up to {@link #MAX_CLOCK_SKEW_MILLIS} ahead counts as now.
+   *
+   * @throws IllegalArgumentException for an empty org, a negative or huge amount, or a timestamp in the future
+   */
+  public Recorded record(String org, BigDecimal usd, long atMillis, long nowMillis) {
+    if (usd.signum() < 0 || usd.compareTo(MAX_USD_PER_RECORD) > 0) {
+      throw new IllegalArgumentException("usd must be between 0 and " + MAX_USD_PER_RECORD.toPlainString()
+          + ", not " + usd.toPlainString());
+    }
+    if (atMillis > nowMillis + MAX_CLOCK_SKEW_MILLIS) {
+      throw new IllegalArgumentException("the timestamp is " + (atMillis - nowMillis)
+          + " ms after the server's clock; omit it to record the volume now");
+    }
+    long micro = usd.movePointRight(6).setScale(0, RoundingMode.HALF_UP).longValueExact();
+    byte[] key = key(org);
+    boolean counted = store.update(key, ledger.recording(Math.min(atMillis, nowMillis), micro), nowMillis);
+    return new Recorded(counted, store.update(key, ledger.reading(), nowMillis));
+  }
+
+  /** Overrides the computed added quota of {@code org} with {@code added} until cleared. */
+  public Quota override(String org, long added, long nowMillis) {
+    if (added < 0 || added > QuotaLedger.MAX_ADDED) {
+      throw new IllegalArgumentException("added must be between 0 and " + QuotaLedger.MAX_ADDED + ", not " + added);
+    }
+    return store.update(key(org), ledger.overriding(added), nowMillis);
+  }
+
+  /** Removes the override of {@code org}: the computed quota is in force again. */
+  public Quota clearOverride(String org, long nowMillis) {
+    return store.update(key(org), ledger.overriding(-1), nowMillis);
+  }
+
+  /** The ledger's key: its own state shape and an empty domain, which no request can carry. */
+  private byte[] key(String org) {
+    if (org == null || org.isEmpty()) {
+      throw new IllegalArgumentException("org must not be empty");
+    }
+    CounterKey key = keys.get().start(QuotaLedger.STATE_SHAPE, "").add("org", org);
+    if (key.tooLong()) {
+      throw new IllegalArgumentException("org is too long: its key exceeds " + key.maxBytes() + " bytes");
+    }
+    return key.toBytes();
+  }
+}

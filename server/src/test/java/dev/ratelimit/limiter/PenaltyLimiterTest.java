@@ -1,0 +1,92 @@
+package dev.ratelimit.limiter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.math.BigDecimal;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+/** The optional penalty: a client that keeps sending far over its limit is shut out for a while. */
+class PenaltyLimiterTest {
+  private static final long T0 = 1_767_225_600_000L;
+  private static final long LIMIT = 10;
+
+  /** 10 per 10 s fixed window; penalty once a client sent more than twice its limit in a window, for 60 s. */
+  private final PenaltyLimiter limiter = new PenaltyLimiter(new FixedWindowLimiter(Duration.ofSeconds(10)),
+      new BigDecimal("2"), Duration.ofSeconds(60), Duration.ofSeconds(10));
+  private final HeapStateBuffer state = new HeapStateBuffer(new byte[limiter.stateSize()]);
+
+  private Verdict hit(long at) {
+    return limiter.apply(state, at, 1, LIMIT);
+  }
+
+  @Test
+  void aClientSendingTwiceItsLimitIsNotYetPenalised() {
+    for (int i = 0; i < 20; i++) {
+      hit(T0 + i);
+    }
+    assertFalse(hit(T0 + 10_000).overLimit(), "20 sent = 2 × limit: the next window admits again");
+  }
+
+  @Test
+  void beyondTheFactorItIsRejectedForTheDurationEvenAfterTheWindowFrees() {
+    for (int i = 0; i < 20; i++) {
+      hit(T0 + i);
+    }
+    Verdict crossing = hit(T0 + 100);
+    assertTrue(crossing.overLimit(), "the 21st request within the window");
+    assertEquals(T0 + 100 + 60_000, crossing.resetAtMillis(), "reset is the end of the penalty");
+    Verdict inNextWindow = hit(T0 + 10_000);
+    assertTrue(inNextWindow.overLimit(), "the window freed, the penalty holds");
+    assertEquals(0, inNextWindow.remaining());
+    assertEquals(T0 + 60_100, inNextWindow.resetAtMillis());
+    assertTrue(hit(T0 + 60_099).overLimit());
+    Verdict after = hit(T0 + 60_100);
+    assertFalse(after.overLimit(), "requests during the penalty did not extend it");
+    assertEquals(1, after.current(), "requests during the penalty were not counted by the window");
+  }
+
+  @Test
+  void rejectionsAreCountedPerWindow() {
+    for (int window = 0; window < 5; window++) {
+      long start = T0 + window * 10_000L;
+      for (int i = 0; i < 20; i++) {
+        assertEquals(i >= 10, hit(start + i).overLimit(), "window " + window + " request " + (i + 1));
+      }
+    }
+  }
+
+  @Test
+  void aFactorOfOnePenalisesTheFirstRejection() {
+    PenaltyLimiter strict = new PenaltyLimiter(new SlidingWindowLimiter(Duration.ofSeconds(10), 10),
+        BigDecimal.ONE, Duration.ofSeconds(30), Duration.ofSeconds(10));
+    HeapStateBuffer s = new HeapStateBuffer(new byte[strict.stateSize()]);
+    for (int i = 0; i < 10; i++) {
+      assertFalse(strict.apply(s, T0, 1, LIMIT).overLimit());
+    }
+    assertTrue(strict.apply(s, T0 + 500, 1, LIMIT).overLimit());
+    assertTrue(strict.apply(s, T0 + 29_000, 1, LIMIT).overLimit(), "the window freed at T0+11s");
+    assertFalse(strict.apply(s, T0 + 30_500, 1, LIMIT).overLimit());
+  }
+
+  @Test
+  void theStateIsKeptUntilThePenaltyEnds() {
+    for (int i = 0; i < 21; i++) {
+      hit(T0 + i);
+    }
+    assertEquals(T0 + 20 + 60_000, HeapStateBuffer.expiresAt(state.bytes()));
+  }
+
+  @Test
+  void checkOnlyRequestsNeverCountAsRejections() {
+    for (int i = 0; i < 10; i++) {
+      hit(T0);
+    }
+    for (int i = 0; i < 50; i++) {
+      assertTrue(limiter.apply(state, T0, 0, LIMIT).remaining() <= 0);
+    }
+    assertFalse(hit(T0 + 10_000).overLimit());
+  }
+}
