@@ -32,7 +32,7 @@ final class Fixtures {
         }
     }
 
-    /** An in-memory store sized like the server's defaults (1M entries, 48-byte keys, 260-byte values). */
+    /** An in-memory store sized like the server's defaults ({@code ChronicleMapStore.Settings.defaults()}). */
     static ChronicleMapStore defaultStore() {
         try {
             return ChronicleMapStore.open(ChronicleMapStore.Settings.defaults());

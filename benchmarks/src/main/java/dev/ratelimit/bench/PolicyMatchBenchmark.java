@@ -34,6 +34,7 @@ public class PolicyMatchBenchmark {
     private RateLimitDescriptor planPro;
     private RateLimitDescriptor executeKeyless;
     private RateLimitDescriptor firewallPerIp;
+    private RateLimitDescriptor firewallUnlisted;
     private RateLimitDescriptor unmatched;
     private RateLimitDescriptor[] mixed;
     private int next;
@@ -43,12 +44,14 @@ public class PolicyMatchBenchmark {
         api = Fixtures.defaultPolicy().get().domain("api");
         planPro = descriptor("tier", "pro", "org", "org_5f2c9a1b3e7d0c11");
         executeKeyless = descriptor("bucket", "execute", "tier", "keyless", "remote_address", "10.1.2.3");
-        firewallPerIp = descriptor("firewall", "per_ip", "remote_address", "10.1.2.3");
+        firewallPerIp = descriptor("firewall", "per_ip", "remote_address", "198.18.3.4");
+        firewallUnlisted = descriptor("firewall", "per_ip", "remote_address", "10.1.2.3");
         unmatched = descriptor("tier", "enterprise", "org", "org_5f2c9a1b3e7d0c11");
         RateLimitRequest[] requests = Fixtures.requests(4_096, 1_000, 4_096);
         mixed = java.util.Arrays.stream(requests).flatMap(r -> r.getDescriptorsList().stream()).toArray(RateLimitDescriptor[]::new);
         if (PolicyIndex.match(api, planPro) == null || PolicyIndex.match(api, executeKeyless) == null
-                || PolicyIndex.match(api, firewallPerIp) == null || PolicyIndex.match(api, unmatched) != null) {
+                || PolicyIndex.match(api, firewallPerIp) == null || PolicyIndex.match(api, firewallUnlisted) != null
+                || PolicyIndex.match(api, unmatched) != null) {
             throw new IllegalStateException("the default policy does not match the descriptors this benchmark assumes");
         }
     }
@@ -65,10 +68,16 @@ public class PolicyMatchBenchmark {
         return PolicyIndex.match(api, executeKeyless);
     }
 
-    /** {@code [firewall=per_ip, remote_address=...]}: a level with both a wildcard and an exact-value child. */
+    /** {@code [firewall=per_ip, remote_address=198.18.3.4]}: matched by the {@code 198.18.*} pattern rule. */
     @Benchmark
-    public DescriptorNode firewallDescriptor() {
+    public DescriptorNode firewallPatternDescriptor() {
         return PolicyIndex.match(api, firewallPerIp);
+    }
+
+    /** {@code [firewall=per_ip, remote_address=10.1.2.3]}: an address no firewall rule lists (the common case). */
+    @Benchmark
+    public DescriptorNode firewallUnlistedDescriptor() {
+        return PolicyIndex.match(api, firewallUnlisted);
     }
 
     /** A descriptor that matches no rule (unknown tier). */

@@ -72,7 +72,7 @@ public class SlidingWindowStoreBenchmark {
         return k;
     }
 
-    /** Admitted hit: read-modify-write of the key's 260-byte state under the segment lock. */
+    /** Admitted hit: read-modify-write of the key's state (138 bytes: 61 two-byte slot counters) under the segment lock. */
     @Benchmark
     @BenchmarkMode({Mode.AverageTime, Mode.SampleTime})
     public Verdict decideAdmitted() {
