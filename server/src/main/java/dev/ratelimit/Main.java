@@ -2,9 +2,14 @@ package dev.ratelimit;
 
 import dev.ratelimit.config.ConfigException;
 import dev.ratelimit.config.Durations;
+import dev.ratelimit.security.ClientAddressPolicy;
+import dev.ratelimit.security.SecuritySettings;
+import dev.ratelimit.security.TlsSettings;
 import dev.ratelimit.service.FailureMode;
 import dev.ratelimit.service.RequestLimits;
 import dev.ratelimit.store.ChronicleMapStore;
+import dev.ratelimit.store.redis.RedisStore;
+import dev.ratelimit.store.redis.TimeSource;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
@@ -12,6 +17,9 @@ import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -21,7 +29,7 @@ import picocli.CommandLine.Option;
 @Command(
     name = "ratelimit-server",
     mixinStandardHelpOptions = true,
-    description = "Envoy external rate-limit server (envoy.service.ratelimit.v3) with sliding windows in Chronicle Map.")
+    description = "Envoy external rate-limit server (envoy.service.ratelimit.v3) with sliding windows in Chronicle Map or Redis.")
 public final class Main implements Callable<Integer> {
 
   @Option(names = "--port", defaultValue = "${env:RATELIMIT_PORT:-8081}", description = "gRPC port (env RATELIMIT_PORT; default ${DEFAULT-VALUE}).")
@@ -63,13 +71,76 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--sweep-interval", defaultValue = "60s", description = "How often idle counters are removed (default ${DEFAULT-VALUE}).")
   String sweepInterval;
 
+  @Option(names = "--store", defaultValue = "${env:RATELIMIT_STORE:-chronicle}", description = "Counter store: chronicle (embedded, per replica) or redis (shared by replicas) (env RATELIMIT_STORE; default ${DEFAULT-VALUE}).")
+  String storeKind;
+
+  @Option(names = "--redis-uri", defaultValue = "${env:RATELIMIT_REDIS_URI:-redis://127.0.0.1:6379}", description = "Redis to share counters in, with --store redis: redis://[:password@]host:port[/db], rediss://... (TLS), redis-sentinel://host:port[,host:port]#master, redis-cluster://host:port[,host:port] (env RATELIMIT_REDIS_URI; default ${DEFAULT-VALUE}).")
+  String redisUri;
+
+  @Option(names = "--redis-timeout", defaultValue = "${env:RATELIMIT_REDIS_TIMEOUT:-50ms}", description = "Longest wait for Redis per request before the failure mode answers; keep it below Envoy's rate-limit timeout (env RATELIMIT_REDIS_TIMEOUT; default ${DEFAULT-VALUE}).")
+  String redisTimeout;
+
+  @Option(names = "--redis-key-prefix", defaultValue = "${env:RATELIMIT_REDIS_KEY_PREFIX:-rl:}", description = "Prefix of every Redis key (default ${DEFAULT-VALUE}).")
+  String redisKeyPrefix;
+
+  @Option(names = "--redis-overlimit-cache", defaultValue = "100000", description = "Over-limit keys answered locally until their reset without asking Redis; 0 disables (default ${DEFAULT-VALUE}).")
+  int redisOverLimitCache;
+
   @Option(names = "--quota-rate", defaultValue = "${env:RATELIMIT_QUOTA_RATE:-0.000115}", description = "Dynamic quota: added requests per US dollar of an organisation's rolling 24 h volume (env RATELIMIT_QUOTA_RATE; default ${DEFAULT-VALUE}: $10k -> 1, $1M -> 115).")
   String quotaRate;
+
+  @Option(names = "--admin-port", defaultValue = "${env:RATELIMIT_ADMIN_PORT:-9090}", description = "Admin HTTP port: /metrics, /healthz, /readyz, /config, POST /reload (env RATELIMIT_ADMIN_PORT; default ${DEFAULT-VALUE}; -1 for none).")
+  int adminPort;
+
+  @Option(names = "--admin-bind", defaultValue = "${env:RATELIMIT_ADMIN_BIND:-127.0.0.1}", description = "Admin HTTP bind address; it has no authentication (env RATELIMIT_ADMIN_BIND; default ${DEFAULT-VALUE}).")
+  String adminBind;
+
+  @Option(names = "--watch-config", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Apply policy file changes automatically; --no-watch-config leaves it to POST /reload (default ${DEFAULT-VALUE}).")
+  boolean watchConfig;
+
+  @Option(names = "--config-check-interval", defaultValue = "10s", description = "How often the policy files' content is compared, besides file-change events (default ${DEFAULT-VALUE}).")
+  String configCheckInterval;
+
+  @Option(names = "--detailed-metric-values", defaultValue = "100", description = "Distinct descriptor values a detailed_metric rule gets metric series for; the rest count as _other (default ${DEFAULT-VALUE}).")
+  int detailedMetricValues;
+
+  @Option(names = "--max-request-bytes", defaultValue = "${env:RATELIMIT_MAX_REQUEST_BYTES:-65536}", description = "Largest serialized request accepted; larger ones get RESOURCE_EXHAUSTED before parsing (env RATELIMIT_MAX_REQUEST_BYTES; default ${DEFAULT-VALUE}).")
+  int maxRequestBytes;
+
+  @Option(names = "--tls-cert", defaultValue = "${env:RATELIMIT_TLS_CERT}", description = "PEM certificate chain for TLS on the gRPC port (env RATELIMIT_TLS_CERT); needs --tls-key. Default: plaintext.")
+  Path tlsCert;
+
+  @Option(names = "--tls-key", defaultValue = "${env:RATELIMIT_TLS_KEY}", description = "PEM private key for --tls-cert (env RATELIMIT_TLS_KEY).")
+  Path tlsKey;
+
+  @Option(names = "--tls-client-ca", defaultValue = "${env:RATELIMIT_TLS_CLIENT_CA}", description = "PEM CA bundle: require client certificates signed by it (mutual TLS; env RATELIMIT_TLS_CLIENT_CA).")
+  Path tlsClientCa;
+
+  @Option(names = "--tls-reload-interval", defaultValue = "1m", description = "How often the TLS files are re-read so rotated certificates apply without a restart (default ${DEFAULT-VALUE}).")
+  String tlsReloadInterval;
+
+  @Option(names = "--ip-keys", split = ",", defaultValue = "${env:RATELIMIT_IP_KEYS:-remote_address}", description = "Descriptor keys whose values are client IP addresses, comma-separated; 'none' to disable (env RATELIMIT_IP_KEYS; default ${DEFAULT-VALUE}).")
+  List<String> ipKeys;
+
+  @Option(names = "--ipv4-prefix", defaultValue = "32", description = "IPv4 clients are keyed by this prefix length (default ${DEFAULT-VALUE}: each address).")
+  int ipv4Prefix;
+
+  @Option(names = "--ipv6-prefix", defaultValue = "64", description = "IPv6 clients are keyed by this prefix length, so rotating addresses within one allocation share a limit (default ${DEFAULT-VALUE}; 128: each address).")
+  int ipv6Prefix;
 
   @Option(names = "--noop", description = "Benchmark baseline: same gRPC stack, always OK, no policy, no store.")
   boolean noop;
 
+  /**
+   * grpc-java logs a warning with a stack trace for every oversize or undecodable request; a client could flood the
+   * log with them. They are answered RESOURCE_EXHAUSTED / INVALID_ARGUMENT and visible on the client side, so only
+   * severe transport errors are logged. Held here because java.util.logging keeps loggers weakly.
+   */
+  private static final java.util.logging.Logger GRPC_STREAM_LOG =
+      java.util.logging.Logger.getLogger("io.grpc.netty.shaded.io.grpc.netty.NettyServerStream");
+
   public static void main(String[] args) {
+    GRPC_STREAM_LOG.setLevel(java.util.logging.Level.SEVERE);
     System.exit(new CommandLine(new Main()).execute(args));
   }
 
@@ -108,7 +179,43 @@ public final class Main implements Callable<Integer> {
         noop,
         duration("--drain-timeout", drainTimeout),
         duration("--sweep-interval", sweepInterval),
-        quotaRate(quotaRate));
+        quotaRate(quotaRate),
+        new RateLimitServer.Operations(adminBind, adminPort, watchConfig,
+            duration("--config-check-interval", configCheckInterval), detailedMetricValues),
+        security(),
+        redisSettings());
+  }
+
+  private SecuritySettings security() {
+    TlsSettings tls = null;
+    if (tlsCert != null || tlsKey != null) {
+      if (tlsCert == null || tlsKey == null) {
+        throw new IllegalArgumentException("--tls-cert and --tls-key must be given together");
+      }
+      tls = new TlsSettings(tlsCert, tlsKey, tlsClientCa, duration("--tls-reload-interval", tlsReloadInterval));
+    } else if (tlsClientCa != null) {
+      throw new IllegalArgumentException("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS first)");
+    }
+    Set<String> keys = new LinkedHashSet<>();
+    for (String key : ipKeys) {
+      if (!key.isBlank() && !key.trim().equals("none")) {
+        keys.add(key.trim());
+      }
+    }
+    return new SecuritySettings(tls, maxRequestBytes, new ClientAddressPolicy(keys, ipv4Prefix, ipv6Prefix));
+  }
+
+  /** The Redis store's settings with {@code --store redis}, else null. */
+  private RedisStore.Settings redisSettings() {
+    switch (storeKind.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "chronicle":
+        return null;
+      case "redis":
+        return new RedisStore.Settings(redisUri, duration("--redis-timeout", redisTimeout), redisKeyPrefix,
+            redisOverLimitCache, TimeSource.REDIS);
+      default:
+        throw new IllegalArgumentException("--store must be chronicle or redis, not '" + storeKind + "'");
+    }
   }
 
   private static FailureMode parseFailureMode(String text) {

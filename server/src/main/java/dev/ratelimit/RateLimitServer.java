@@ -1,5 +1,9 @@
 package dev.ratelimit;
 
+import dev.ratelimit.admin.AdminHttpServer;
+import dev.ratelimit.admin.ConfigWatcher;
+import dev.ratelimit.admin.PolicyReloader;
+import dev.ratelimit.admin.Readiness;
 import dev.ratelimit.config.ConfigException;
 import dev.ratelimit.config.PolicyHolder;
 import dev.ratelimit.config.PolicyIndex;
@@ -13,13 +17,21 @@ import dev.ratelimit.service.RequestLimits;
 import dev.ratelimit.service.ServiceMetrics;
 import dev.ratelimit.quota.QuotaBook;
 import dev.ratelimit.quota.QuotaLedger;
+import dev.ratelimit.security.MalformedRequestGuard;
+import dev.ratelimit.security.SecuritySettings;
+import dev.ratelimit.security.TransportSecurity;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.CounterStore;
+import dev.ratelimit.store.Sweeper;
+import dev.ratelimit.store.redis.RedisStore;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitServiceGrpc;
 import io.grpc.Server;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -27,19 +39,23 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The running server: policy, store, gRPC services (Envoy's RateLimitService, our admin API, health, reflection) and
- * the background sweeper, started together and shut down gracefully together.
+ * The running server: policy, store, gRPC services (Envoy's RateLimitService, our admin API, health, reflection), the
+ * background sweeper, the policy watcher and the admin HTTP port, started together and shut down gracefully together.
  */
 public final class RateLimitServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(RateLimitServer.class);
+  /** How long file events must stop before a changed policy is read. */
+  private static final Duration CONFIG_SETTLE = Duration.ofMillis(200);
 
   /**
    * Everything the server is started with.
@@ -54,6 +70,9 @@ public final class RateLimitServer implements AutoCloseable {
    * @param drainTimeout how long shutdown waits for in-flight calls
    * @param sweepInterval how often idle keys are removed
    * @param quotaRate added requests per US dollar of an organisation's 24 h volume, for {@code dynamic} rules
+   * @param operations the admin HTTP port, the policy watcher and metric bounds
+   * @param security TLS, request size bound and client-address keying (docs/security.md)
+   * @param redis the shared Redis store to use instead of the embedded one, or null for the embedded store
    */
   public record Settings(
       String bindAddress,
@@ -65,7 +84,10 @@ public final class RateLimitServer implements AutoCloseable {
       boolean noop,
       Duration drainTimeout,
       Duration sweepInterval,
-      BigDecimal quotaRate) {
+      BigDecimal quotaRate,
+      Operations operations,
+      SecuritySettings security,
+      RedisStore.Settings redis) {
     public Settings {
       Objects.requireNonNull(bindAddress, "bindAddress");
       Objects.requireNonNull(store, "store");
@@ -74,42 +96,128 @@ public final class RateLimitServer implements AutoCloseable {
       Objects.requireNonNull(drainTimeout, "drainTimeout");
       Objects.requireNonNull(sweepInterval, "sweepInterval");
       Objects.requireNonNull(quotaRate, "quotaRate");
+      Objects.requireNonNull(operations, "operations");
+      Objects.requireNonNull(security, "security");
       if (quotaRate.signum() < 0) {
         throw new IllegalArgumentException("the quota rate must be at least 0, not " + quotaRate);
       }
+      if (sweepInterval.toMillis() < 1) {
+        throw new IllegalArgumentException("the sweep interval must be at least 1 ms, not " + sweepInterval);
+      }
     }
 
-    /** Settings with the default quota rate ({@link QuotaLedger#DEFAULT_RATE}). */
+    /** Settings with the default quota rate ({@link QuotaLedger#DEFAULT_RATE}), operations and security. */
     public Settings(String bindAddress, int grpcPort, Path configPath, ChronicleMapStore.Settings store,
         RequestLimits limits, FailureMode failureMode, boolean noop, Duration drainTimeout, Duration sweepInterval) {
       this(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          QuotaLedger.DEFAULT_RATE);
+          QuotaLedger.DEFAULT_RATE, Operations.defaults(), SecuritySettings.defaults(), null);
     }
 
     public Settings withQuotaRate(BigDecimal rate) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, rate);
+          sweepInterval, rate, operations, security, redis);
     }
 
-    /** Defaults on an ephemeral loopback port, embedded policy, in-memory store: the starting point for tests. */
+    /**
+     * Defaults on ephemeral loopback ports (gRPC and admin HTTP), embedded policy, in-memory store: the starting point
+     * for tests.
+     */
     public static Settings loopbackDefaults() {
       return new Settings("127.0.0.1", 0, null, ChronicleMapStore.Settings.defaults(), RequestLimits.defaults(),
-          FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60));
+          FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60), QuotaLedger.DEFAULT_RATE,
+          Operations.defaults().withAdminPort(0), SecuritySettings.defaults(), null);
     }
 
     public Settings withConfigPath(Path path) {
       return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          quotaRate);
+          quotaRate, operations, security, redis);
     }
 
     public Settings withStore(ChronicleMapStore.Settings newStore) {
       return new Settings(bindAddress, grpcPort, configPath, newStore, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate);
+          sweepInterval, quotaRate, operations, security, redis);
+    }
+
+    public Settings withSecurity(SecuritySettings newSecurity) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, operations, newSecurity, redis);
+    }
+
+    public Settings withLimits(RequestLimits newLimits) {
+      return new Settings(bindAddress, grpcPort, configPath, store, newLimits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, operations, security, redis);
     }
 
     public Settings withNoop(boolean noopMode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noopMode, drainTimeout,
-          sweepInterval, quotaRate);
+          sweepInterval, quotaRate, operations, security, redis);
+    }
+
+    public Settings withFailureMode(FailureMode mode) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, mode, noop, drainTimeout, sweepInterval,
+          quotaRate, operations, security, redis);
+    }
+
+    /** Shares counters through Redis instead of the embedded store; null goes back to the embedded store. */
+    public Settings withRedis(RedisStore.Settings newRedis) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, operations, security, newRedis);
+    }
+
+    public Settings withDrainTimeout(Duration timeout) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, timeout, sweepInterval,
+          quotaRate, operations, security, redis);
+    }
+
+    public Settings withOperations(Operations ops) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, ops, security, redis);
+    }
+  }
+
+  /**
+   * What operators use beside the gRPC port.
+   *
+   * @param adminBindAddress address of the admin HTTP port (loopback by default: it has no authentication)
+   * @param adminPort admin HTTP port, 0 for an ephemeral one, -1 for none
+   * @param watchConfig apply policy file changes automatically (otherwise only {@code POST /reload} does)
+   * @param configCheckInterval how often the policy files' content hash is compared, besides file events
+   * @param detailedMetricValues distinct descriptor values a {@code detailed_metric} rule gets metric series for
+   */
+  public record Operations(String adminBindAddress, int adminPort, boolean watchConfig, Duration configCheckInterval,
+      int detailedMetricValues) {
+    public Operations {
+      Objects.requireNonNull(adminBindAddress, "adminBindAddress");
+      if (adminPort < -1 || adminPort > 65_535) {
+        throw new IllegalArgumentException("the admin port must be 0..65535, or -1 for none, not " + adminPort);
+      }
+      if (configCheckInterval.toMillis() < 1) {
+        throw new IllegalArgumentException("the config check interval must be at least 1 ms");
+      }
+      if (detailedMetricValues < 0) {
+        throw new IllegalArgumentException("detailed metric values must be at least 0, not " + detailedMetricValues);
+      }
+    }
+
+    /** Admin HTTP on 127.0.0.1:9090, the policy checked every 10 s, 100 detailed values per rule. */
+    public static Operations defaults() {
+      return new Operations("127.0.0.1", 9090, true, Duration.ofSeconds(10), ServiceMetrics.DEFAULT_DETAILED_VALUES);
+    }
+
+    public Operations withAdminPort(int port) {
+      return new Operations(adminBindAddress, port, watchConfig, configCheckInterval, detailedMetricValues);
+    }
+
+    public Operations withWatchConfig(boolean watch) {
+      return new Operations(adminBindAddress, adminPort, watch, configCheckInterval, detailedMetricValues);
+    }
+
+    public Operations withConfigCheckInterval(Duration interval) {
+      return new Operations(adminBindAddress, adminPort, watchConfig, interval, detailedMetricValues);
+    }
+
+    public Operations withDetailedMetricValues(int values) {
+      return new Operations(adminBindAddress, adminPort, watchConfig, configCheckInterval, values);
     }
   }
 
@@ -119,86 +227,184 @@ public final class RateLimitServer implements AutoCloseable {
   private final CounterStore store;
   private final PolicyHolder policy;
   private final RateLimitEngine engine;
-  private final ScheduledExecutorService background;
+  private final PolicyReloader reloader;
+  private final Sweeper sweeper;
+  private final TransportSecurity transport;
+  private ScheduledExecutorService background;
+  private ConfigWatcher watcher;
+  private AdminHttpServer admin;
+  private volatile boolean draining;
   private boolean closed;
 
   private RateLimitServer(Settings settings, Server grpc, HealthStatusManager health, CounterStore store,
-      PolicyHolder policy, RateLimitEngine engine, ScheduledExecutorService background) {
+      PolicyHolder policy, RateLimitEngine engine, PolicyReloader reloader, Sweeper sweeper,
+      TransportSecurity transport) {
     this.settings = settings;
     this.grpc = grpc;
     this.health = health;
     this.store = store;
     this.policy = policy;
     this.engine = engine;
-    this.background = background;
+    this.reloader = reloader;
+    this.sweeper = sweeper;
+    this.transport = transport;
   }
 
   /** Loads the policy, opens the store and starts serving. */
   public static RateLimitServer start(Settings settings, Clock clock, MeterRegistry registry)
       throws IOException, ConfigException {
+    return start(settings, clock, registry, UnaryOperator.identity());
+  }
+
+  /**
+   * Like {@link #start(Settings, Clock, MeterRegistry)} with the opened store passed through {@code storeWrapper}
+   * (instrumentation, or a slow store in shutdown tests). The wrapper's result is closed on shutdown.
+   */
+  public static RateLimitServer start(Settings settings, Clock clock, MeterRegistry registry,
+      UnaryOperator<CounterStore> storeWrapper) throws IOException, ConfigException {
     HealthStatusManager health = new HealthStatusManager();
+    TransportSecurity transport = TransportSecurity.open(settings.security().tls());
     // Decisions on the embedded store take microseconds and never wait on I/O, so they run on the Netty event loop
-    // instead of paying a thread hand-off per call. A store that does network I/O must use an executor instead.
+    // instead of paying a thread hand-off per call. With Redis a decision waits on the network (up to the Redis
+    // timeout), so calls run on gRPC's default executor and never block the event loop.
+    // Requests above the size bound are refused (RESOURCE_EXHAUSTED) before they are parsed.
     NettyServerBuilder builder = NettyServerBuilder
-        .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()))
-        .directExecutor()
+        .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()), transport.credentials())
+        .maxInboundMessageSize(settings.security().maxRequestBytes())
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance());
+    if (settings.redis() == null) {
+      builder.directExecutor();
+    }
     if (settings.noop()) {
-      Server grpc = builder.addService(new NoopRateLimitService()).build().start();
-      health.setStatus("", ServingStatus.SERVING);
-      log.info("started in NOOP mode (always OK, no policy, no store) on {}:{}", settings.bindAddress(),
-          grpc.getPort());
-      return new RateLimitServer(settings, grpc, health, null, null, null, null);
+      Server grpc;
+      try {
+        grpc = builder.addService(new NoopRateLimitService()).build().start();
+      } catch (IOException | RuntimeException e) {
+        transport.close();
+        throw e;
+      }
+      RateLimitServer server = new RateLimitServer(settings, grpc, health, null, null, null, null, null, transport);
+      server.startOperations(registry);
+      server.serving();
+      log.info("started in NOOP mode (always OK, no policy, no store) on {}:{}; admin HTTP {}", settings.bindAddress(),
+          grpc.getPort(), server.describeAdmin());
+      return server;
     }
     PolicyLoader loader = new PolicyLoader();
-    PolicyIndex index = settings.configPath() == null ? loader.loadDefault() : loader.load(settings.configPath());
+    Map<String, String> sources;
+    PolicyIndex index;
+    CounterStore store;
+    try {
+      sources = settings.configPath() == null ? loader.readDefault() : loader.read(settings.configPath());
+      index = loader.parse(sources);
+      store = settings.redis() == null ? ChronicleMapStore.open(settings.store()) : RedisStore.open(settings.redis());
+    } catch (IOException | ConfigException | RuntimeException e) {
+      transport.close();
+      throw e;
+    }
     PolicyHolder policy = new PolicyHolder(index);
-    CounterStore store = ChronicleMapStore.open(settings.store());
     RateLimitEngine engine;
+    ServiceMetrics metrics;
     Server grpc;
     try {
-      engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(),
-          new ServiceMetrics(registry),
-          new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()));
+      store = Objects.requireNonNull(storeWrapper.apply(store), "the store wrapper returned null");
+      metrics = new ServiceMetrics(registry, clock, settings.operations().detailedMetricValues());
+      engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(), metrics,
+          new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()),
+          settings.security().clientAddresses());
       grpc = builder
-          .addService(new RateLimitGrpcService(engine))
+          .addService(MalformedRequestGuard.guard(new RateLimitGrpcService(engine).bindService(), metrics::invalidRequest))
           .addService(new AdminGrpcService(engine))
           .build()
           .start();
     } catch (IOException | RuntimeException e) {
       store.close();
+      transport.close();
       throw e;
     }
-    health.setStatus("", ServingStatus.SERVING);
-    ScheduledExecutorService background = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "ratelimit-sweeper");
-      t.setDaemon(true);
-      return t;
-    });
-    long sweepMillis = settings.sweepInterval().toMillis();
-    background.scheduleWithFixedDelay(() -> sweep(store, clock), sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
-    log.info("started on {}:{} with domains {} from {}; store: {} (max entries {}), failure mode {}, limits {}",
+    PolicyReloader reloader = new PolicyReloader(settings.configPath(), loader, policy, sources, clock, registry);
+    // Redis expires keys by itself: no sweeper, and the embedded store's gauges do not apply.
+    Sweeper sweeper = settings.redis() != null ? null
+        : new Sweeper(store, settings.store().maxEntries(), clock, registry);
+    if (settings.redis() != null) {
+      registerRedisMeters(store, registry);
+    }
+    RateLimitServer server =
+        new RateLimitServer(settings, grpc, health, store, policy, engine, reloader, sweeper, transport);
+    server.startOperations(registry);
+    server.serving();
+    log.info("started on {}:{} with domains {} from {}; store: {} (max entries {}), failure mode {}, limits {}; "
+            + "admin HTTP {}; policy reloaded {}; drain timeout {}; sweep every {}",
         settings.bindAddress(), grpc.getPort(),
         index.domains().stream().map(d -> d.domain()).sorted().toList(),
         settings.configPath() == null ? "the embedded default policy" : settings.configPath(),
-        settings.store().dataFile() == null ? "in memory" : settings.store().dataFile(),
-        settings.store().maxEntries(), settings.failureMode(), settings.limits());
-    return new RateLimitServer(settings, grpc, health, store, policy, engine, background);
+        settings.redis() != null ? "Redis at " + settings.redis().uri()
+            : settings.store().dataFile() == null ? "in memory" : settings.store().dataFile(),
+        settings.redis() != null ? "n/a" : settings.store().maxEntries(), settings.failureMode(), settings.limits(),
+        server.describeAdmin(),
+        settings.configPath() == null ? "never (embedded)" : !settings.operations().watchConfig()
+            ? "only on POST /reload" : "on file change, checked every " + settings.operations().configCheckInterval(),
+        settings.drainTimeout(), settings.sweepInterval());
+    log.info("transport: {}, requests up to {} bytes, client addresses {}", transport.tls() ? "TLS" : "plaintext",
+        settings.security().maxRequestBytes(), settings.security().clientAddresses());
+    return server;
   }
 
-  private static void sweep(CounterStore store, Clock clock) {
-    try {
-      int removed = store.sweepExpired(clock.millis());
-      log.debug("sweeper removed {} idle keys; {} remain", removed, store.size());
-    } catch (RuntimeException e) {
-      log.warn("sweeper failed: {}", e.toString());
+  /** Meters of the Redis store ({@code store} may be a test's wrapper around it: then none). */
+  private static void registerRedisMeters(CounterStore store, MeterRegistry registry) {
+    if (store instanceof RedisStore redisStore) {
+      FunctionCounter.builder("ratelimit_redis_local_rejections", redisStore, RedisStore::localRejections)
+          .description("Requests rejected from the local over-limit cache without asking Redis")
+          .register(registry);
+      Gauge.builder("ratelimit_redis_overlimit_cache_keys", redisStore, RedisStore::overLimitCacheSize)
+          .description("Keys held in the local over-limit cache")
+          .register(registry);
     }
+  }
+
+  /** Starts the sweeper, the policy watcher and the admin HTTP port; on failure shuts everything down again. */
+  private synchronized void startOperations(MeterRegistry registry) throws IOException {
+    Operations ops = settings.operations();
+    try {
+      if (sweeper != null) {
+        background = Executors.newSingleThreadScheduledExecutor(r -> {
+          Thread t = new Thread(r, "ratelimit-sweeper");
+          t.setDaemon(true);
+          return t;
+        });
+        long sweepMillis = settings.sweepInterval().toMillis();
+        background.scheduleWithFixedDelay(sweeper::sweep, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
+      }
+      if (reloader != null && settings.configPath() != null && ops.watchConfig()) {
+        watcher = ConfigWatcher.start(reloader, ops.configCheckInterval(), CONFIG_SETTLE);
+      }
+      if (ops.adminPort() >= 0) {
+        admin = AdminHttpServer.start(ops.adminBindAddress(), ops.adminPort(), registry, this::readiness, reloader);
+      }
+    } catch (IOException | RuntimeException e) {
+      close();
+      throw e;
+    }
+  }
+
+  private void serving() {
+    health.setStatus("", ServingStatus.SERVING);
+    health.setStatus(RateLimitServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
+  }
+
+  private String describeAdmin() {
+    return admin == null ? "off" : "on " + settings.operations().adminBindAddress() + ":" + admin.port();
   }
 
   /** The bound gRPC port. */
   public int grpcPort() {
     return grpc.getPort();
+  }
+
+  /** The bound admin HTTP port, or -1 when it is off. */
+  public int adminPort() {
+    return admin == null ? -1 : admin.port();
   }
 
   /** The store, or null in noop mode. */
@@ -211,9 +417,30 @@ public final class RateLimitServer implements AutoCloseable {
     return policy;
   }
 
+  /** Reloads the policy from its files (what the watcher and {@code POST /reload} use), or null in noop mode. */
+  public PolicyReloader reloader() {
+    return reloader;
+  }
+
   /** The decision engine, or null in noop mode. */
   public RateLimitEngine engine() {
     return engine;
+  }
+
+  /** Runs the sweeper now, at the clock's time (what the schedule does every sweep interval); returns keys removed. */
+  public int sweepNow() {
+    return sweeper == null ? 0 : sweeper.sweep();
+  }
+
+  /** Ready while not draining and the store is open (the policy is loaded before the server starts). */
+  public Readiness readiness() {
+    if (draining) {
+      return new Readiness(false, "draining: shutting down");
+    }
+    if (store != null && !store.isOpen()) {
+      return new Readiness(false, "the counter store is closed");
+    }
+    return new Readiness(true, store == null ? "ready (noop mode)" : "ready");
   }
 
   /** Blocks until the gRPC server has terminated. */
@@ -222,8 +449,9 @@ public final class RateLimitServer implements AutoCloseable {
   }
 
   /**
-   * Graceful shutdown: health turns NOT_SERVING, new calls are refused, in-flight calls get up to the drain timeout to
-   * finish, then the store is closed so a persisted file is clean.
+   * Graceful shutdown: {@code /readyz} answers 503 and gRPC health turns NOT_SERVING at once, new calls are refused,
+   * in-flight calls get up to the drain timeout to finish, a running sweep completes, then the store is closed so a
+   * persisted file is clean. The admin port closes last.
    */
   @Override
   public synchronized void close() {
@@ -231,6 +459,11 @@ public final class RateLimitServer implements AutoCloseable {
       return;
     }
     closed = true;
+    draining = true;
+    log.info("shutting down: refusing new calls, draining in-flight calls for up to {}", settings.drainTimeout());
+    if (watcher != null) {
+      watcher.close();
+    }
     health.enterTerminalState();
     grpc.shutdown();
     try {
@@ -244,11 +477,22 @@ public final class RateLimitServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     if (background != null) {
-      background.shutdownNow();
+      background.shutdown();
+      try {
+        if (!background.awaitTermination(10, TimeUnit.SECONDS)) {
+          log.warn("a sweep is still running; closing the store under it");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
     }
     if (store != null) {
       store.close();
     }
+    if (admin != null) {
+      admin.close();
+    }
+    transport.close();
     log.info("stopped");
   }
 }

@@ -71,6 +71,14 @@ public final class PolicyLoader {
 
   /** Loads one file, or every {@code *.yaml}/{@code *.yml} file of a directory (one domain per file). */
   public PolicyIndex load(Path path) throws ConfigException {
+    return parse(read(path));
+  }
+
+  /**
+   * Reads the policy texts {@link #load} would parse, keyed by file name: one file, or every {@code *.yaml}/{@code
+   * *.yml} regular file of a directory (symbolic links followed, as in a Kubernetes ConfigMap volume).
+   */
+  public Map<String, String> read(Path path) throws ConfigException {
     List<Path> files = new ArrayList<>();
     if (Files.isDirectory(path)) {
       try (Stream<Path> listing = Files.list(path)) {
@@ -98,17 +106,22 @@ public final class PolicyLoader {
         throw new ConfigException(file + ": cannot be read: " + e.getMessage(), e);
       }
     }
-    return parse(sources);
+    return sources;
   }
 
   /** Loads the default policy embedded in the jar. */
   public PolicyIndex loadDefault() throws ConfigException {
+    return parse(readDefault());
+  }
+
+  /** The text of the default policy embedded in the jar, keyed by its {@code classpath:} name. */
+  public Map<String, String> readDefault() throws ConfigException {
     try (InputStream in = PolicyLoader.class.getResourceAsStream(DEFAULT_POLICY_RESOURCE)) {
       if (in == null) {
         throw new ConfigException("the embedded default policy " + DEFAULT_POLICY_RESOURCE + " is missing");
       }
       String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-      return parse(Map.of("classpath:" + DEFAULT_POLICY_RESOURCE, text));
+      return Map.of("classpath:" + DEFAULT_POLICY_RESOURCE, text);
     } catch (IOException e) {
       throw new ConfigException("the embedded default policy cannot be read: " + e.getMessage(), e);
     }

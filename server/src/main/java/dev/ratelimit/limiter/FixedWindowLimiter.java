@@ -61,4 +61,20 @@ public final class FixedWindowLimiter implements Limiter {
     }
     return new Verdict(!admitted, limit, count, limit - count, (current + 1) * windowMillis);
   }
+
+  /** Equal when the windows are: such limiters count identically. */
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof FixedWindowLimiter other && windowMillis == other.windowMillis;
+  }
+
+  @Override
+  public int hashCode() {
+    return stateShape();
+  }
+
+  @Override
+  public String toString() {
+    return "fixed_window(window " + windowMillis + " ms)";
+  }
 }

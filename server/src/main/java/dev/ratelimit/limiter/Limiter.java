@@ -4,6 +4,8 @@ package dev.ratelimit.limiter;
  * A counting algorithm with fixed parameters (window, slots, refill...). Stateless and thread-safe: the per-key state
  * lives in a {@link StateBuffer} owned by the store, which calls {@link #apply} under its per-key lock. The limit is
  * a parameter rather than part of the algorithm so that a reload that only changes a limit keeps the counters.
+ * Implementations are value objects: {@code equals} when their parameters are, so a reload can tell which rules
+ * changed, and {@code toString} names the parameters for logs and the admin {@code /config} page.
  */
 public interface Limiter {
   /** Bytes of per-key state. */

@@ -65,6 +65,11 @@ public final class PenaltyLimiter implements Limiter {
     return durationMillis;
   }
 
+  /** Length of the windows rejected hits are counted in. */
+  public long windowMillis() {
+    return windowMillis;
+  }
+
   @Override
   public int stateSize() {
     return inner.stateSize() + 3 * Long.BYTES;
@@ -121,5 +126,24 @@ public final class PenaltyLimiter implements Limiter {
   private static Verdict penalised(Verdict counted, long until) {
     return new Verdict(true, counted.limit(), counted.current(), Math.min(0, counted.remaining()),
         Math.max(until, counted.resetAtMillis()));
+  }
+
+  /** Equal when the wrapped algorithm and the penalty parameters are. */
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof PenaltyLimiter other && inner.equals(other.inner)
+        && overFactor.compareTo(other.overFactor) == 0 && durationMillis == other.durationMillis
+        && windowMillis == other.windowMillis;
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(inner, overFactor.stripTrailingZeros(), durationMillis, windowMillis);
+  }
+
+  @Override
+  public String toString() {
+    return inner + " with penalty(over factor " + overFactor.toPlainString() + ", " + durationMillis + " ms, window "
+        + windowMillis + " ms)";
   }
 }

@@ -115,9 +115,10 @@ public final class SlidingWindowLimiter implements Limiter {
     long inSlot = read(state, at);
     boolean admitted = hits <= limit - current && hits <= counterMax - inSlot;
     if (admitted && hits > 0) {
+      // Expiry first: a process killed between the two writes leaves a later expiry, never a count the sweeper drops.
+      state.putLong(StateBuffer.EXPIRES_AT, agesOutAt(newest));
       write(state, at, inSlot + hits);
       current += hits;
-      state.putLong(StateBuffer.EXPIRES_AT, agesOutAt(newest));
     }
     return new Verdict(!admitted, limit, current, limit - current, resetAt(state, newest, nowMillis));
   }
@@ -154,5 +155,23 @@ public final class SlidingWindowLimiter implements Limiter {
 
   private int offsetOf(long slot) {
     return SLOTS + counterBytes * (int) Math.floorMod(slot, (long) ringSize);
+  }
+
+  /** Equal when the window, slots and counter width are: such limiters count identically. */
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof SlidingWindowLimiter other && windowMillis == other.windowMillis
+        && precision == other.precision && counterBytes == other.counterBytes;
+  }
+
+  @Override
+  public int hashCode() {
+    return stateShape();
+  }
+
+  @Override
+  public String toString() {
+    return "sliding_window(window " + windowMillis + " ms, " + precision + " slots, " + counterBytes
+        + "-byte counters)";
   }
 }

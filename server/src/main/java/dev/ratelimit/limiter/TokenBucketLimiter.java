@@ -112,4 +112,21 @@ public final class TokenBucketLimiter implements Limiter {
   private static long ceilDiv(long a, long b) {
     return a <= 0 ? 0 : (a - 1) / b + 1;
   }
+
+  /** Equal when the initial tokens and refill are: such limiters count identically. */
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof TokenBucketLimiter other && initialTokens == other.initialTokens
+        && refillTokens == other.refillTokens && intervalMillis == other.intervalMillis;
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(initialTokens, refillTokens, intervalMillis);
+  }
+
+  @Override
+  public String toString() {
+    return "token_bucket(initial " + initialTokens + ", refill " + refillTokens + " per " + intervalMillis + " ms)";
+  }
 }

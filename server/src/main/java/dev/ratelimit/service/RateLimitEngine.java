@@ -13,6 +13,8 @@ import dev.ratelimit.limiter.SlidingWindowLimiter;
 import dev.ratelimit.limiter.Verdict;
 import dev.ratelimit.quota.QuotaBook;
 import dev.ratelimit.quota.QuotaLedger;
+import dev.ratelimit.security.ClientAddress;
+import dev.ratelimit.security.ClientAddressPolicy;
 import dev.ratelimit.store.CounterKey;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.StoreException;
@@ -23,6 +25,7 @@ import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.Code;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus;
 import java.time.Clock;
+import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.HashSet;
 import java.util.List;
@@ -48,6 +51,8 @@ public final class RateLimitEngine {
   private final FailureMode failureMode;
   private final ServiceMetrics metrics;
   private final ThreadLocal<CounterKey> keys;
+  private final ClientAddressPolicy addresses;
+  private final ThreadLocal<ClientAddress> parsedAddresses = ThreadLocal.withInitial(ClientAddress::new);
   /** Sliding windows for Envoy's limit overrides: by unit, then by counter width (1, 2, 4 bytes). */
   private final Map<Unit, Limiter[]> overrideLimiters = new EnumMap<>(Unit.class);
   private final QuotaBook quotas;
@@ -73,6 +78,20 @@ public final class RateLimitEngine {
       FailureMode failureMode,
       ServiceMetrics metrics,
       QuotaBook quotas) {
+    this(policy, store, clock, limits, failureMode, metrics, quotas, ClientAddressPolicy.defaults());
+  }
+
+  /** @param addresses which entries hold client addresses and how they are keyed (docs/security.md) */
+  public RateLimitEngine(
+      Supplier<PolicyIndex> policy,
+      CounterStore store,
+      Clock clock,
+      RequestLimits limits,
+      FailureMode failureMode,
+      ServiceMetrics metrics,
+      QuotaBook quotas,
+      ClientAddressPolicy addresses) {
+    this.addresses = Objects.requireNonNull(addresses, "addresses");
     this.quotas = Objects.requireNonNull(quotas, "quotas");
     this.policy = Objects.requireNonNull(policy, "policy");
     this.store = Objects.requireNonNull(store, "store");
@@ -131,6 +150,7 @@ public final class RateLimitEngine {
     }
     Set<String> replaced = replacedRuleNames(evaluations);
     long now = clock.millis();
+    applyCounted(evaluations, replaced, now);
     RateLimitResponse.Builder response = RateLimitResponse.newBuilder();
     boolean overall = false;
     Evaluation reporter = null;
@@ -144,8 +164,14 @@ public final class RateLimitEngine {
         metrics.decision(domain.domain(), null, Outcome.NO_RULE);
       } else if (evaluation.rule.unlimited()) {
         metrics.decision(domain.domain(), evaluation.rule, Outcome.UNLIMITED);
+        if (evaluation.rule.detailedMetric()) {
+          metrics.detailedDecision(domain.domain(), evaluation.rule, request.getDescriptors(i), Outcome.UNLIMITED);
+        }
       } else {
-        evaluate(evaluation, now, status, domain.domain());
+        Outcome outcome = evaluate(evaluation, now, status, domain.domain());
+        if (evaluation.rule.detailedMetric()) {
+          metrics.detailedDecision(domain.domain(), evaluation.rule, request.getDescriptors(i), outcome);
+        }
         overall |= status.getCode() == Code.OVER_LIMIT;
         if (evaluation.verdict != null && reportsBefore(evaluation, reporter)) {
           reporter = evaluation;
@@ -163,14 +189,40 @@ public final class RateLimitEngine {
     return response.build();
   }
 
-  private void evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
-    try {
-      e.verdict = store.apply(e.key, e.rule.limiter(), now, e.hits, limitOf(e, now));
-    } catch (StoreException failure) {
-      metrics.storeFailure(failure.kind());
+  /**
+   * Sends every counted descriptor of the request to the store in one batch (a remote store then needs one round
+   * trip), leaving each one's verdict or failure in its evaluation.
+   */
+  private void applyCounted(Evaluation[] evaluations, Set<String> replaced, long now) {
+    List<Evaluation> counted = new ArrayList<>(evaluations.length);
+    List<CounterStore.Op> ops = new ArrayList<>(evaluations.length);
+    for (Evaluation e : evaluations) {
+      if (e != null && !e.rule.unlimited() && (replaced == null || !replaced.contains(e.rule.name()))) {
+        try {
+          ops.add(new CounterStore.Op(e.key, e.rule.limiter(), e.hits, limitOf(e, now)));
+          counted.add(e);
+        } catch (StoreException failure) {
+          e.failure = failure; // the dynamic quota could not be read
+        }
+      }
+    }
+    if (ops.isEmpty()) {
+      return;
+    }
+    CounterStore.Result[] results = store.applyAll(ops, now);
+    for (int i = 0; i < results.length; i++) {
+      counted.get(i).verdict = results[i].verdict();
+      counted.get(i).failure = results[i].failure();
+    }
+  }
+
+  private Outcome evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
+    if (e.failure != null) {
+      StoreException failure = e.failure;
+      metrics.storeFailure(failure);
       metrics.decision(domain, e.rule, Outcome.STORE_FAILURE);
       status.setCode(failureMode == FailureMode.DENY ? Code.OVER_LIMIT : Code.OK);
-      return;
+      return Outcome.STORE_FAILURE;
     }
     Verdict v = e.verdict;
     Outcome outcome = !v.overLimit() ? Outcome.OK : e.rule.shadowMode() ? Outcome.SHADOW_OVER_LIMIT : Outcome.OVER_LIMIT;
@@ -182,6 +234,7 @@ public final class RateLimitEngine {
             .setUnit(e.rule.unit().proto()))
         .setLimitRemaining((int) Math.max(0, Math.min(v.remaining(), 0xFFFF_FFFFL)))
         .setDurationUntilReset(Duration.newBuilder().setSeconds(v.secondsUntilReset(now)));
+    return outcome;
   }
 
   /** The limit in force: the rule's (or override's), plus the organisation's added quota for a dynamic rule. */
@@ -242,7 +295,7 @@ public final class RateLimitEngine {
   /** Finds the rule and counter of descriptor {@code index}, or null when it matches none. */
   private Evaluation resolve(RateLimitRequest request, DomainPolicy domain, int index)
       throws InvalidRequestException {
-    RateLimitDescriptor descriptor = request.getDescriptors(index);
+    RateLimitDescriptor descriptor = normaliseAddresses(request.getDescriptors(index));
     DescriptorNode leaf = PolicyIndex.match(domain, descriptor);
     RateLimitRule rule = leaf == null ? null : leaf.rule();
     long limit;
@@ -262,7 +315,8 @@ public final class RateLimitEngine {
       appendEntries(key, descriptor, leaf);
     } else {
       for (RateLimitDescriptor.Entry entry : descriptor.getEntriesList()) {
-        key.add(entry.getKey(), entry.getValue());
+        key.add(entry.getKey(), addresses.isAddressKey(entry.getKey())
+            ? addressCounterValue(entry.getValue()) : entry.getValue());
       }
     }
     if (key.tooLong()) {
@@ -276,13 +330,63 @@ public final class RateLimitEngine {
     return evaluation;
   }
 
-  /** Appends entries root first, using each level's counter value (the pattern for a shared wildcard). */
-  private static void appendEntries(CounterKey key, RateLimitDescriptor descriptor, DescriptorNode node) {
+  /**
+   * Appends entries root first, using each level's counter value (the pattern for a shared wildcard). A client
+   * address that gets its own counter is keyed by its network (docs/security.md).
+   */
+  private void appendEntries(CounterKey key, RateLimitDescriptor descriptor, DescriptorNode node) {
     if (node.depth() > 0) {
       appendEntries(key, descriptor, node.parent());
     }
     RateLimitDescriptor.Entry entry = descriptor.getEntries(node.depth());
-    key.add(entry.getKey(), node.counterValue(entry.getValue()));
+    String value = entry.getValue();
+    String counterValue = node.counterValue(value);
+    boolean perValue = node.value() == null || node.value().indexOf('*') >= 0;
+    if (perValue && counterValue == value && addresses.isAddressKey(entry.getKey())) {
+      key.add(entry.getKey(), addressCounterValue(value));
+    } else {
+      key.add(entry.getKey(), counterValue);
+    }
+  }
+
+  /**
+   * The descriptor with its client-address values in normal form, so that policy values match however the address
+   * was written. Allocates only when some address was not already in normal form.
+   */
+  private RateLimitDescriptor normaliseAddresses(RateLimitDescriptor descriptor) {
+    if (addresses.keys().isEmpty()) {
+      return descriptor;
+    }
+    RateLimitDescriptor.Builder rewritten = null;
+    int entries = descriptor.getEntriesCount();
+    for (int i = 0; i < entries; i++) {
+      RateLimitDescriptor.Entry entry = descriptor.getEntries(i);
+      if (!addresses.isAddressKey(entry.getKey())) {
+        continue;
+      }
+      ClientAddress address = parsedAddresses.get();
+      if (!address.parse(entry.getValue())) {
+        continue;
+      }
+      CharSequence canonical = address.canonical();
+      if (!entry.getValue().contentEquals(canonical)) {
+        if (rewritten == null) {
+          rewritten = descriptor.toBuilder();
+        }
+        rewritten.setEntries(i, entry.toBuilder().setValue(canonical.toString()));
+      }
+    }
+    return rewritten == null ? descriptor : rewritten.build();
+  }
+
+  /** The counter value of a client address: its network, or one shared value for anything that is not an address. */
+  private CharSequence addressCounterValue(String value) {
+    ClientAddress address = parsedAddresses.get();
+    if (!address.parse(value)) {
+      metrics.invalidClientAddress();
+      return ClientAddressPolicy.INVALID_ADDRESS;
+    }
+    return address.network(addresses.ipv4PrefixBits(), addresses.ipv6PrefixBits());
   }
 
   /** Envoy's per-descriptor limit override, which replaces the matched rule (as in envoyproxy/ratelimit). */
@@ -365,6 +469,7 @@ public final class RateLimitEngine {
     /** For a dynamic rule, the organisation whose added quota raises the limit. */
     String quotaOrg;
     Verdict verdict;
+    StoreException failure;
 
     Evaluation(RateLimitRule rule, byte[] key, long hits, long limit) {
       this.rule = rule;

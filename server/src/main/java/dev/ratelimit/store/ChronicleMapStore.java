@@ -11,7 +11,6 @@ import java.nio.file.Path;
 import java.util.Objects;
 import net.openhft.chronicle.bytes.RandomDataInput;
 import net.openhft.chronicle.bytes.RandomDataOutput;
-import net.openhft.chronicle.hash.ChecksumEntry;
 import net.openhft.chronicle.hash.ChronicleHashClosedException;
 import net.openhft.chronicle.hash.Data;
 import net.openhft.chronicle.map.ChronicleMap;
@@ -62,14 +61,11 @@ public final class ChronicleMapStore implements CounterStore {
 
   private final ChronicleMap<byte[], byte[]> map;
   private final ThreadLocal<OffHeapState> offHeapState = ThreadLocal.withInitial(OffHeapState::new);
-
-  private final boolean checksummed;
   private final Path cleanMarker;
 
   /** @param cleanMarker for a persisted map, the marker written on close; null in memory */
   private ChronicleMapStore(ChronicleMap<byte[], byte[]> map, Path cleanMarker) {
     this.map = map;
-    this.checksummed = cleanMarker != null;
     this.cleanMarker = cleanMarker;
   }
 
@@ -82,7 +78,13 @@ public final class ChronicleMapStore implements CounterStore {
         .averageKeySize(settings.averageKeyBytes())
         .averageValueSize(settings.averageValueBytes())
         .maxBloatFactor(1.0)
-        .checksumEntries(settings.dataFile() != null);
+        // No entry checksums: a kill leaves the file's bytes as the process wrote them (they are in the page cache),
+        // so a checksum would only make recovery drop an entry caught between its state and its checksum, losing
+        // every hit of that key. Decisions write whole aligned words in place, expiry before counts.
+        .checksumEntries(false)
+        // Chronicle's own shutdown hook would close the map on SIGTERM while calls are still draining (and before the
+        // clean marker is written); the server closes it itself once the drain is over.
+        .skipCloseOnExitHook(true);
     if (settings.dataFile() == null) {
       return new ChronicleMapStore(builder.create(), null);
     }
@@ -92,10 +94,12 @@ public final class ChronicleMapStore implements CounterStore {
       if (Files.deleteIfExists(cleanMarker)) {
         return new ChronicleMapStore(builder.createPersistedTo(file), cleanMarker);
       }
-      // No marker: the last process died without closing the map (e.g. kill -9). Recovery rebuilds segment state
-      // and keeps every entry whose checksum is intact.
+      // No marker: the last process died without closing the map (e.g. kill -9). Recovery rebuilds the segments'
+      // bookkeeping and releases the locks the dead process held; every entry keeps the state last written to it.
       log.warn("data file {} was not closed cleanly; recovering it", file);
-      return new ChronicleMapStore(builder.recoverPersistedTo(file, false), cleanMarker);
+      ChronicleMap<byte[], byte[]> map = builder.recoverPersistedTo(file, false);
+      log.info("recovered {}: {} counters", file, map.longSize());
+      return new ChronicleMapStore(map, cleanMarker);
     }
     File parent = file.getAbsoluteFile().getParentFile();
     if (parent != null && !parent.isDirectory() && !parent.mkdirs()) {
@@ -103,6 +107,11 @@ public final class ChronicleMapStore implements CounterStore {
     }
     Files.deleteIfExists(cleanMarker);
     return new ChronicleMapStore(builder.createPersistedTo(file), cleanMarker);
+  }
+
+  /** The underlying map, for tests that simulate a crash in the middle of an update. */
+  ChronicleMap<byte[], byte[]> map() {
+    return map;
   }
 
   /** The file whose presence says the data file was closed cleanly and needs no recovery. */
@@ -123,14 +132,10 @@ public final class ChronicleMapStore implements CounterStore {
       if (entry != null && entry.value().size() == size
           && entry.value().bytes() instanceof RandomDataOutput<?> writable) {
         Data<byte[]> value = entry.value();
-        Verdict verdict = limiter.apply(offHeapState.get().wrap(value.bytes(), writable, value.offset()),
-            nowMillis, hits, limit);
-        if (checksummed) {
-          ((ChecksumEntry) entry).updateChecksum(); // recovery verifies entry checksums of persisted maps
-        }
-        return verdict;
+        return limiter.apply(offHeapState.get().wrap(value.bytes(), writable, value.offset()), nowMillis, hits, limit);
       }
-      byte[] state = entry != null && entry.value().size() == size ? entry.value().get() : new byte[size];
+      byte[] old = entry == null ? null : entry.value().get();
+      byte[] state = old != null && old.length == size ? old : new byte[size];
       Verdict verdict = limiter.apply(new HeapStateBuffer(state), nowMillis, hits, limit);
       if (entry != null) {
         entry.doReplaceValue(query.wrapValueAsData(state));
@@ -201,20 +206,27 @@ public final class ChronicleMapStore implements CounterStore {
 
   @Override
   public <R> R update(byte[] key, StateUpdate<R> update, long nowMillis) {
-    @SuppressWarnings("unchecked")
-    R[] result = (R[]) new Object[1];
-    try {
-      map.compute(key, (k, stored) -> {
-        byte[] state = stored == null || stored.length != update.stateSize() ? new byte[update.stateSize()] : stored;
-        result[0] = update.apply(new HeapStateBuffer(state), nowMillis);
-        return HeapStateBuffer.expiresAt(state) == 0 ? null : state;
-      });
+    int size = update.stateSize();
+    try (ExternalMapQueryContext<byte[], byte[], ?> query = map.queryContext(key)) {
+      query.updateLock().lock();
+      MapEntry<byte[], byte[]> entry = query.entry();
+      byte[] old = entry == null ? null : entry.value().get();
+      byte[] state = old != null && old.length == size ? old : new byte[size];
+      R result = update.apply(new HeapStateBuffer(state), nowMillis);
+      boolean keep = HeapStateBuffer.expiresAt(state) != 0;
+      if (entry != null && keep) {
+        entry.doReplaceValue(query.wrapValueAsData(state));
+      } else if (entry != null) {
+        entry.doRemove();
+      } else if (keep) {
+        query.absentEntry().doInsert(query.wrapValueAsData(state));
+      }
+      return result;
     } catch (ChronicleHashClosedException e) {
       throw new StoreException(StoreException.Kind.UNAVAILABLE, "the counter map is closed", e);
     } catch (IllegalStateException e) {
       throw new StoreException(StoreException.Kind.FULL, "the counter map is full: " + firstLine(e), e);
     }
-    return result[0];
   }
 
   @Override
@@ -232,6 +244,11 @@ public final class ChronicleMapStore implements CounterStore {
       log.debug("sweep skipped: map closed");
     }
     return removed[0];
+  }
+
+  @Override
+  public boolean isOpen() {
+    return map.isOpen();
   }
 
   @Override

@@ -27,8 +27,8 @@ public final class CounterKey {
     return this;
   }
 
-  /** Appends one descriptor entry. */
-  public CounterKey add(String key, String value) {
+  /** Appends one descriptor entry; the value may be a reused buffer (e.g. a normalised client address). */
+  public CounterKey add(String key, CharSequence value) {
     putString(key);
     putString(value);
     return this;
@@ -56,7 +56,7 @@ public final class CounterKey {
     return Arrays.copyOf(buffer, length);
   }
 
-  private void putString(String s) {
+  private void putString(CharSequence s) {
     int chars = s.length();
     // Worst case 3 bytes per UTF-16 unit; encode directly when ASCII, the common case.
     boolean ascii = true;
@@ -72,7 +72,7 @@ public final class CounterKey {
         buffer[length++] = (byte) s.charAt(i);
       }
     } else {
-      byte[] utf8 = s.getBytes(StandardCharsets.UTF_8);
+      byte[] utf8 = s.toString().getBytes(StandardCharsets.UTF_8);
       putVarInt(utf8.length);
       if (reserve(utf8.length)) {
         System.arraycopy(utf8, 0, buffer, length, utf8.length);

@@ -2,25 +2,29 @@ package dev.ratelimit.testing;
 
 import com.google.protobuf.UInt64Value;
 import dev.ratelimit.RateLimitServer;
+import dev.ratelimit.store.CounterStore;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitServiceGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.net.URI;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 
 /** A real server on a loopback port with a blocking client, for tests. */
 public final class TestServer implements AutoCloseable {
   private final RateLimitServer server;
   private final ManagedChannel channel;
   private final RateLimitServiceGrpc.RateLimitServiceBlockingStub stub;
-  private final SimpleMeterRegistry registry;
+  private final PrometheusMeterRegistry registry;
 
-  private TestServer(RateLimitServer server, SimpleMeterRegistry registry) {
+  private TestServer(RateLimitServer server, PrometheusMeterRegistry registry) {
     this.server = server;
     this.registry = registry;
     this.channel = NettyChannelBuilder.forAddress("127.0.0.1", server.grpcPort()).usePlaintext().build();
@@ -28,15 +32,26 @@ public final class TestServer implements AutoCloseable {
   }
 
   public static TestServer start(RateLimitServer.Settings settings, ManualClock clock) throws Exception {
-    SimpleMeterRegistry registry = new SimpleMeterRegistry();
-    return new TestServer(RateLimitServer.start(settings, clock, registry), registry);
+    return start(settings, clock, UnaryOperator.identity());
+  }
+
+  /** A server whose store is passed through {@code storeWrapper} (e.g. a slow store). */
+  public static TestServer start(RateLimitServer.Settings settings, ManualClock clock,
+      UnaryOperator<CounterStore> storeWrapper) throws Exception {
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    return new TestServer(RateLimitServer.start(settings, clock, registry, storeWrapper), registry);
+  }
+
+  /** The admin HTTP address of {@code path}, e.g. {@code admin("/metrics")}. */
+  public URI admin(String path) {
+    return URI.create("http://127.0.0.1:" + server.adminPort() + path);
   }
 
   public RateLimitServer server() {
     return server;
   }
 
-  public SimpleMeterRegistry registry() {
+  public PrometheusMeterRegistry registry() {
     return registry;
   }
 

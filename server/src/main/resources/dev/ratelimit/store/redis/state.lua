@@ -1,0 +1,31 @@
+-- Compare-and-set of one key's raw state bytes, for state updates that run in Java (the dynamic quota ledger, and
+-- algorithms without a Lua port): read with 'get', compute, write back with 'cas', retry when another replica won.
+--
+-- KEYS[1]  the state (a string).
+-- ARGV[1]  'get': returns {now, state or ''}, now being ARGV[2] (caller millis) or Redis TIME when ARGV[2] is ''.
+--          'cas': ARGV[2] the state read ('' = none), ARGV[3] the new state ('' = delete), ARGV[4] its time to live
+--          in ms, ARGV[5] the time argument as for 'get'; returns {1} when written, else {0, now, state} to retry on.
+local key = KEYS[1]
+local function now_millis(arg)
+  if arg ~= '' then
+    return tonumber(arg)
+  end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+if ARGV[1] == 'get' then
+  return { now_millis(ARGV[2]), redis.call('GET', key) or '' }
+end
+if ARGV[1] == 'cas' then
+  local current = redis.call('GET', key) or ''
+  if current ~= ARGV[2] then
+    return { 0, now_millis(ARGV[5]), current }
+  end
+  if ARGV[3] == '' then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, ARGV[3], 'PX', ARGV[4])
+  end
+  return { 1 }
+end
+return redis.error_reply('ERR unknown state operation ' .. tostring(ARGV[1]))

@@ -1,0 +1,387 @@
+package dev.ratelimit.store;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.ratelimit.limiter.FixedWindowLimiter;
+import dev.ratelimit.limiter.PenaltyLimiter;
+import dev.ratelimit.limiter.SlidingWindowLimiter;
+import dev.ratelimit.limiter.StateBuffer;
+import dev.ratelimit.limiter.TokenBucketLimiter;
+import dev.ratelimit.limiter.Verdict;
+import java.math.BigDecimal;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The behaviour every {@link CounterStore} must have with the sliding window of DESIGN §3, whatever keeps the state.
+ * Each store's test class extends it once, so the embedded and the Redis store pass the very same suite. Time is
+ * explicit: stores must decide on the {@code nowMillis} given (the Redis store in its caller-time mode).
+ */
+public abstract class CounterStoreContract {
+  protected static final long T0 = 1_767_225_600_000L; // 2026-01-01T00:00:00Z, a slot boundary
+  protected static final SlidingWindowLimiter PER_MINUTE = new SlidingWindowLimiter(Duration.ofMinutes(1), 60);
+  protected static final byte[] KEY = bytes("org-acme");
+
+  protected CounterStore store;
+
+  /** A new, empty store deciding on the times it is given. */
+  protected abstract CounterStore openEmptyStore() throws Exception;
+
+  /**
+   * Asserts that the store drops {@code key}'s state once {@code expiresAtMillis} has passed, and not before
+   * (checked at {@code nowMillis}, the time of the last hit).
+   */
+  protected abstract void assertStateExpiresAt(byte[] key, long nowMillis, long expiresAtMillis) throws Exception;
+
+  protected static byte[] bytes(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  @BeforeEach
+  void openStore() throws Exception {
+    store = openEmptyStore();
+  }
+
+  @AfterEach
+  void closeStore() {
+    if (store != null) {
+      store.close();
+    }
+  }
+
+  private Verdict hit(long at) {
+    return store.apply(KEY, PER_MINUTE, at, 1, 60);
+  }
+
+  @Test
+  public void theLimitIsEnforcedAndRemainingCountsDown() {
+    for (int i = 0; i < 60; i++) {
+      Verdict v = hit(T0 + i * 900L);
+      assertFalse(v.overLimit(), "request " + (i + 1));
+      assertEquals(i + 1, v.current());
+      assertEquals(59 - i, v.remaining());
+      assertEquals(60, v.limit());
+    }
+    Verdict v61 = hit(T0 + 59_999);
+    assertTrue(v61.overLimit());
+    assertEquals(60, v61.current());
+    assertEquals(0, v61.remaining());
+  }
+
+  @Test
+  public void admittedAgainExactlyWhenTheOldestSlotAgesOut() {
+    for (int i = 0; i < 60; i++) {
+      hit(T0 + 500);
+    }
+    long agesOut = T0 + 1_000 + 60_000;
+    Verdict rejected = hit(agesOut - 1);
+    assertTrue(rejected.overLimit());
+    assertEquals(agesOut, rejected.resetAtMillis());
+    Verdict v = hit(agesOut);
+    assertFalse(v.overLimit());
+    assertEquals(1, v.current());
+  }
+
+  @Test
+  public void resetIsTheOldestNonEmptySlotsEndPlusTheWindow() {
+    hit(T0 + 2_300);
+    hit(T0 + 7_100);
+    Verdict v = hit(T0 + 30_000);
+    assertEquals(T0 + 63_000, v.resetAtMillis());
+    assertEquals((T0 + 63_000) / 1000, v.resetEpochSeconds());
+    Verdict later = store.apply(KEY, PER_MINUTE, T0 + 63_000, 0, 60);
+    assertEquals(2, later.current(), "the first hit aged out");
+    assertEquals(T0 + 68_000, later.resetAtMillis());
+  }
+
+  @Test
+  public void rejectedRequestsAreNotRecordedSoThereIsNoLockout() {
+    for (int i = 0; i < 60; i++) {
+      hit(T0);
+    }
+    for (int i = 0; i < 500; i++) {
+      assertTrue(hit(T0 + 10_000 + i * 80L).overLimit());
+    }
+    Verdict v = hit(T0 + 61_000);
+    assertFalse(v.overLimit(), "recovery when the first slot ages out");
+    assertEquals(1, v.current());
+  }
+
+  @Test
+  public void zeroHitsOnlyPeeksAndAPeekOrRejectionOfANewKeyStoresNothing() {
+    assertEquals(0, store.apply(KEY, PER_MINUTE, T0, 0, 60).current());
+    assertTrue(store.apply(KEY, PER_MINUTE, T0, 61, 60).overLimit());
+    assertEquals(0, store.size(), "nothing stored for a peek or a rejection");
+    hit(T0 + 100);
+    hit(T0 + 200);
+    Verdict peek = store.apply(KEY, PER_MINUTE, T0 + 300, 0, 60);
+    assertFalse(peek.overLimit());
+    assertEquals(2, peek.current());
+    assertEquals(2, store.apply(KEY, PER_MINUTE, T0 + 400, 0, 60).current(), "peeking changed nothing");
+  }
+
+  @Test
+  public void loweringTheLimitGivesNegativeRemaining() {
+    for (int i = 0; i < 10; i++) {
+      hit(T0 + i);
+    }
+    Verdict lowered = store.apply(KEY, PER_MINUTE, T0 + 1_000, 1, 4);
+    assertTrue(lowered.overLimit());
+    assertEquals(10, lowered.current());
+    assertEquals(-6, lowered.remaining());
+    assertEquals(4, lowered.limit());
+    Verdict peek = store.apply(KEY, PER_MINUTE, T0 + 1_000, 0, 4);
+    assertTrue(peek.overLimit(), "even a peek is over a limit already exceeded");
+    assertEquals(-6, peek.remaining());
+    Verdict raisedAgain = store.apply(KEY, PER_MINUTE, T0 + 1_000, 1, 60);
+    assertFalse(raisedAgain.overLimit());
+    assertEquals(11, raisedAgain.current());
+  }
+
+  @Test
+  public void hugeHitsAreRejectedWithoutOverflowOrRecording() {
+    hit(T0);
+    Verdict v = store.apply(KEY, PER_MINUTE, T0 + 1, Long.MAX_VALUE, 60);
+    assertTrue(v.overLimit());
+    assertEquals(1, v.current());
+    Verdict fits = store.apply(KEY, PER_MINUTE, T0 + 2, 59, 60);
+    assertFalse(fits.overLimit(), "hits that exactly fill the limit are admitted");
+    assertEquals(60, fits.current());
+  }
+
+  @Test
+  public void aClockSteppingBackCountsIntoTheNewestSlot() {
+    hit(T0 + 5_000);
+    Verdict back = hit(T0 + 2_000);
+    assertFalse(back.overLimit());
+    assertEquals(2, back.current());
+    assertEquals(T0 + 66_000, back.resetAtMillis(), "both hits are in the newest slot [5 s, 6 s)");
+    assertEquals(2, store.apply(KEY, PER_MINUTE, T0 + 65_999, 0, 60).current());
+    assertEquals(0, store.apply(KEY, PER_MINUTE, T0 + 66_000, 0, 60).current());
+  }
+
+  @Test
+  public void countersOfDifferentKeysAreIndependent() {
+    for (int i = 0; i < 3; i++) {
+      store.apply(bytes("a"), PER_MINUTE, T0, 1, 3);
+    }
+    assertTrue(store.apply(bytes("a"), PER_MINUTE, T0, 1, 3).overLimit());
+    assertFalse(store.apply(bytes("b"), PER_MINUTE, T0, 1, 3).overLimit());
+    assertEquals(1, store.apply(bytes("b"), PER_MINUTE, T0, 0, 3).current());
+  }
+
+  @Test
+  public void aBatchDecidesLikeTheSameCallsOneAfterTheOther() {
+    SlidingWindowLimiter perSecond = new SlidingWindowLimiter(Duration.ofSeconds(1), 10);
+    for (int i = 0; i < 2; i++) {
+      store.apply(bytes("full"), PER_MINUTE, T0, 1, 2);
+    }
+    List<CounterStore.Op> ops = List.of(
+        new CounterStore.Op(bytes("plan"), PER_MINUTE, 1, 2),
+        new CounterStore.Op(bytes("full"), PER_MINUTE, 1, 2),
+        new CounterStore.Op(bytes("plan"), PER_MINUTE, 1, 2),
+        new CounterStore.Op(bytes("plan"), PER_MINUTE, 1, 2),
+        new CounterStore.Op(bytes("burst"), perSecond, 3, 5));
+    CounterStore.Result[] results = store.applyAll(ops, T0 + 10);
+    assertEquals(5, results.length);
+    for (CounterStore.Result r : results) {
+      assertNull(r.failure());
+    }
+    assertFalse(results[0].verdict().overLimit());
+    assertTrue(results[1].verdict().overLimit());
+    assertFalse(results[2].verdict().overLimit());
+    assertEquals(2, results[2].verdict().current(), "the second op on a key sees the first");
+    assertTrue(results[3].verdict().overLimit());
+    assertEquals(3, results[4].verdict().current());
+    assertEquals(T0 + 1_100, results[4].verdict().resetAtMillis(), "slot [0, 100 ms) ages out after 1.1 s");
+    assertEquals(2, store.apply(bytes("plan"), PER_MINUTE, T0 + 20, 0, 2).current());
+  }
+
+  @Test
+  public void stateExpiresWhenItsNewestHitAgesOut() throws Exception {
+    hit(T0 + 500);
+    hit(T0 + 3_200); // newest slot [3 s, 4 s) ages out at 64 s
+    assertStateExpiresAt(KEY, T0 + 3_200, T0 + 64_000);
+    Verdict after = store.apply(KEY, PER_MINUTE, T0 + 64_000, 0, 60);
+    assertEquals(0, after.current());
+    assertEquals(T0 + 64_000, after.resetAtMillis(), "an empty window resets now");
+  }
+
+  @Test
+  public void eightThreadsNeverAdmitMoreThanTheLimitWithinAnyWindow() throws Exception {
+    // 8 threads hit one key concurrently at the same instant; between rounds a barrier moves the clock 3.7 s on.
+    long limit = 200;
+    int rounds = 40;
+    AtomicLong clock = new AtomicLong(T0);
+    long[] admittedPerRound = new long[rounds];
+    AtomicLong admittedThisRound = new AtomicLong();
+    int[] round = {0};
+    CyclicBarrier barrier = new CyclicBarrier(8, () -> {
+      admittedPerRound[round[0]++] = admittedThisRound.getAndSet(0);
+      clock.addAndGet(3_700);
+    });
+    ExecutorService pool = Executors.newFixedThreadPool(8);
+    try {
+      List<Future<?>> tasks = new ArrayList<>();
+      for (int t = 0; t < 8; t++) {
+        tasks.add(pool.submit(() -> {
+          for (int r = 0; r < rounds; r++) {
+            for (int i = 0; i < 40; i++) {
+              if (!store.apply(KEY, PER_MINUTE, clock.get(), 1, limit).overLimit()) {
+                admittedThisRound.incrementAndGet();
+              }
+            }
+            barrier.await(60, TimeUnit.SECONDS);
+          }
+          return null;
+        }));
+      }
+      for (Future<?> task : tasks) {
+        task.get(120, TimeUnit.SECONDS);
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    long total = 0;
+    for (int end = 0; end < rounds; end++) {
+      long inWindow = 0;
+      for (int r = end; r >= 0 && (end - r) * 3_700L < 60_000; r--) {
+        inWindow += admittedPerRound[r];
+      }
+      assertTrue(inWindow <= limit, "60 s ending at round " + end + " admitted " + inWindow);
+      total += admittedPerRound[end];
+    }
+    assertEquals(limit, admittedPerRound[0], "the first round fills the limit exactly");
+    assertTrue(total >= 2 * limit, "windows keep freeing: admitted " + total + " in " + rounds * 3.7 + " s");
+  }
+
+  @Test
+  public void aFixedWindowCountsPerEpochAlignedWindow() {
+    FixedWindowLimiter perMinute = new FixedWindowLimiter(Duration.ofMinutes(1));
+    for (int i = 0; i < 3; i++) {
+      assertFalse(store.apply(KEY, perMinute, T0 + 10_000 + i, 1, 3).overLimit());
+    }
+    Verdict over = store.apply(KEY, perMinute, T0 + 59_999, 1, 3);
+    assertTrue(over.overLimit());
+    assertEquals(3, over.current());
+    assertEquals(T0 + 60_000, over.resetAtMillis());
+    Verdict next = store.apply(KEY, perMinute, T0 + 60_000, 1, 3);
+    assertFalse(next.overLimit(), "a new window starts from zero");
+    assertEquals(1, next.current());
+    assertEquals(2, next.remaining());
+  }
+
+  @Test
+  public void aTokenBucketRefillsPerIntervalUpToItsCapacity() {
+    TokenBucketLimiter bucket = new TokenBucketLimiter(2, 1, Duration.ofSeconds(1));
+    assertFalse(store.apply(KEY, bucket, T0, 1, 5).overLimit());
+    Verdict second = store.apply(KEY, bucket, T0 + 10, 1, 5);
+    assertFalse(second.overLimit());
+    assertEquals(0, second.remaining(), "two initial tokens, both taken");
+    Verdict empty = store.apply(KEY, bucket, T0 + 20, 1, 5);
+    assertTrue(empty.overLimit());
+    assertEquals(5, empty.current());
+    assertEquals(T0 + 1_000, empty.resetAtMillis(), "the next refill");
+    assertFalse(store.apply(KEY, bucket, T0 + 1_000, 1, 5).overLimit(), "one token refilled");
+    Verdict peek = store.apply(KEY, bucket, T0 + 3_500, 0, 5);
+    assertEquals(2, peek.remaining(), "two more intervals elapsed");
+    assertEquals(3, peek.current());
+    assertEquals(T0 + 4_000, peek.resetAtMillis());
+    Verdict lowered = store.apply(KEY, bucket, T0 + 3_600, 0, 1);
+    assertEquals(1, lowered.remaining(), "never above the capacity, here lowered to 1");
+  }
+
+  @Test
+  public void aPenaltyKeepsRejectingAfterTheWindowFrees() {
+    PenaltyLimiter penalised = new PenaltyLimiter(PER_MINUTE, BigDecimal.ONE, Duration.ofMinutes(2),
+        Duration.ofMinutes(1));
+    assertFalse(store.apply(KEY, penalised, T0, 1, 2).overLimit());
+    assertFalse(store.apply(KEY, penalised, T0, 1, 2).overLimit());
+    Verdict trigger = store.apply(KEY, penalised, T0 + 100, 1, 2);
+    assertTrue(trigger.overLimit());
+    assertEquals(T0 + 120_100, trigger.resetAtMillis(), "the first rejection starts a 2-minute penalty");
+    assertTrue(store.apply(KEY, penalised, T0 + 61_000, 1, 2).overLimit(), "the window freed, the penalty holds");
+    Verdict after = store.apply(KEY, penalised, T0 + 120_100, 1, 2);
+    assertFalse(after.overLimit());
+    assertEquals(1, after.current());
+  }
+
+  @Test
+  public void everyRejectedHitCountsTowardsAPenalty() {
+    // Over factor 2: more than 2 rejected hits (the limit) within one window start the penalty.
+    PenaltyLimiter penalised = new PenaltyLimiter(PER_MINUTE, BigDecimal.valueOf(2), Duration.ofMinutes(5),
+        Duration.ofMinutes(1));
+    store.apply(KEY, penalised, T0, 2, 2);
+    for (int i = 1; i <= 3; i++) {
+      assertTrue(store.apply(KEY, penalised, T0 + i, 1, 2).overLimit(), "rejection " + i);
+    }
+    Verdict later = store.apply(KEY, penalised, T0 + 61_000, 1, 2);
+    assertTrue(later.overLimit(), "the third rejected hit started a penalty, though the window has freed");
+    assertEquals(T0 + 3 + 300_000, later.resetAtMillis());
+  }
+
+  /** A counter kept by {@link CounterStore#update}: adds one and keeps the state for a minute. */
+  private static final StateUpdate<Long> INCREMENT = new StateUpdate<>() {
+    @Override
+    public int stateSize() {
+      return 16;
+    }
+
+    @Override
+    public Long apply(StateBuffer state, long nowMillis) {
+      long value = state.getLong(8) + 1;
+      state.putLong(8, value);
+      state.putLong(StateBuffer.EXPIRES_AT, nowMillis + 60_000);
+      return value;
+    }
+  };
+
+  @Test
+  public void updatesAreAtomicUnderConcurrencyAndAStateWithoutExpiryIsNotKept() throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(4);
+    try {
+      List<Future<?>> tasks = new ArrayList<>();
+      for (int t = 0; t < 4; t++) {
+        tasks.add(pool.submit(() -> {
+          for (int i = 0; i < 50; i++) {
+            store.update(KEY, INCREMENT, T0);
+          }
+          return null;
+        }));
+      }
+      for (Future<?> task : tasks) {
+        task.get(60, TimeUnit.SECONDS);
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    assertEquals(201L, store.update(KEY, INCREMENT, T0 + 1), "no update lost");
+    StateUpdate<Long> readOnly = new StateUpdate<>() {
+      @Override
+      public int stateSize() {
+        return 16;
+      }
+
+      @Override
+      public Long apply(StateBuffer state, long nowMillis) {
+        return state.getLong(8);
+      }
+    };
+    assertEquals(0L, store.update(bytes("never-seen"), readOnly, T0));
+    assertEquals(1, store.size(), "reading a key never seen stores nothing");
+  }
+}

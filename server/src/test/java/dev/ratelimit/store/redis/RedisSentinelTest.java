@@ -1,0 +1,71 @@
+package dev.ratelimit.store.redis;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.ratelimit.limiter.SlidingWindowLimiter;
+import dev.ratelimit.store.StoreException;
+import dev.ratelimit.testing.RedisProcess;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The Redis store through Sentinel ({@code redis-sentinel://...#master}) on real processes: a master, its replica and
+ * one Sentinel. When the master dies, Sentinel promotes the replica and the store follows it by itself.
+ */
+class RedisSentinelTest {
+  private static final long T0 = 1_767_225_600_000L;
+  private static final SlidingWindowLimiter PER_MINUTE = new SlidingWindowLimiter(Duration.ofMinutes(1), 60);
+  private static final byte[] KEY = "org-acme".getBytes(StandardCharsets.UTF_8);
+
+  @TempDir
+  Path dir;
+
+  @Test
+  void decisionsFollowTheMasterAcrossAFailover() throws Exception {
+    try (RedisProcess master = RedisProcess.start(dir.resolve("master"));
+        RedisProcess replica = RedisProcess.start(dir.resolve("replica"),
+            "--replicaof", "127.0.0.1", Integer.toString(master.port()));
+        RedisProcess sentinel = RedisProcess.startSentinel(dir.resolve("sentinel"), "ratelimit", master.port())) {
+      awaitReplicaInSync(replica);
+      String uri = "redis-sentinel://127.0.0.1:" + sentinel.port() + "#ratelimit";
+      try (RedisStore store = RedisStore.open(RedisStore.Settings.defaults(uri)
+          .withTimeout(Duration.ofSeconds(1))
+          .withTimeSource(TimeSource.CALLER))) {
+        for (int i = 1; i <= 3; i++) {
+          assertEquals(i, store.apply(KEY, PER_MINUTE, T0 + i, 1, 10).current());
+        }
+        assertEquals(1L, master.command("WAIT", "1", "5000"), "the replica has the counters");
+        assertEquals(List.of("127.0.0.1", Integer.toString(master.port())),
+            sentinel.command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "ratelimit"), "no failover before the kill");
+        master.kill();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        Long current = null;
+        while (current == null && System.nanoTime() < deadline) {
+          try {
+            current = store.apply(KEY, PER_MINUTE, T0 + 10, 1, 10).current();
+          } catch (StoreException failingOver) {
+            Thread.sleep(100);
+          }
+        }
+        assertEquals(4L, current, "the promoted replica kept the count and the store found it through Sentinel");
+        assertTrue(((String) replica.command("INFO", "replication")).contains("role:master"));
+      }
+    }
+  }
+
+  private static void awaitReplicaInSync(RedisProcess replica) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+    while (!((String) replica.command("INFO", "replication")).contains("master_link_status:up")) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("the replica did not sync with its master");
+      }
+      Thread.sleep(50);
+    }
+  }
+}
