@@ -1,0 +1,65 @@
+package dev.ratelimit.bench;
+
+import dev.ratelimit.config.ConfigException;
+import dev.ratelimit.config.PolicyHolder;
+import dev.ratelimit.config.PolicyLoader;
+import dev.ratelimit.load.RequestGenerator;
+import dev.ratelimit.load.TrafficMix;
+import dev.ratelimit.service.FailureMode;
+import dev.ratelimit.service.RateLimitEngine;
+import dev.ratelimit.service.RequestLimits;
+import dev.ratelimit.service.ServiceMetrics;
+import dev.ratelimit.store.ChronicleMapStore;
+import dev.ratelimit.store.CounterStore;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+
+import java.io.IOException;
+import java.time.Clock;
+
+/** Shared set-up: the embedded default policy, a store sized like the server's default, realistic requests. */
+final class Fixtures {
+    private Fixtures() {
+    }
+
+    /** The default policy, as the server loads it without {@code --config}. */
+    static PolicyHolder defaultPolicy() {
+        try {
+            return new PolicyHolder(new PolicyLoader().loadDefault());
+        } catch (ConfigException e) {
+            throw new IllegalStateException("the embedded default policy does not load", e);
+        }
+    }
+
+    /** An in-memory store sized like the server's defaults ({@code ChronicleMapStore.Settings.defaults()}). */
+    static ChronicleMapStore defaultStore() {
+        try {
+            return ChronicleMapStore.open(ChronicleMapStore.Settings.defaults());
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The engine wired as {@code RateLimitServer} wires it (Prometheus registry, system clock, allow on failure). */
+    static RateLimitEngine engine(PolicyHolder policy, CounterStore store) {
+        return new RateLimitEngine(policy, store, Clock.systemUTC(), RequestLimits.defaults(), FailureMode.ALLOW,
+                new ServiceMetrics(new PrometheusMeterRegistry(PrometheusConfig.DEFAULT)));
+    }
+
+    /**
+     * {@code n} requests of the load generator's default mix, scaled down so a benchmark iteration touches every
+     * key many times (orgs/IPs given); uniform popularity, so no single key saturates its limit.
+     */
+    static RateLimitRequest[] requests(int n, int orgs, int ips) {
+        TrafficMix d = TrafficMix.defaults();
+        TrafficMix mix = new TrafficMix(orgs, ips, d.keysPerOrg(), d.keylessShare(), d.executeShare(), d.submitShare(),
+                0.0, d.tierWeights(), d.domain(), d.seed());
+        RequestGenerator generator = new RequestGenerator(mix);
+        RateLimitRequest[] out = new RateLimitRequest[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = generator.next();
+        }
+        return out;
+    }
+}
