@@ -50,7 +50,7 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--average-key-bytes", defaultValue = "48", description = "Expected counter key size for sizing the store (default ${DEFAULT-VALUE}).")
   int averageKeyBytes;
 
-  @Option(names = "--average-value-bytes", defaultValue = "138", description = "Expected state size for sizing the store (default ${DEFAULT-VALUE}: a 60-slot sliding window with 2-byte counters).")
+  @Option(names = "--average-value-bytes", defaultValue = "142", description = "Expected state size for sizing the store (default ${DEFAULT-VALUE}: a 60-slot sliding window with 2-byte counters).")
   int averageValueBytes;
 
   @Option(names = "--max-descriptors", defaultValue = "64", description = "Descriptors allowed per request (default ${DEFAULT-VALUE}).")

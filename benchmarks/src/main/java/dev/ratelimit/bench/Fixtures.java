@@ -5,6 +5,9 @@ import dev.ratelimit.config.PolicyHolder;
 import dev.ratelimit.config.PolicyLoader;
 import dev.ratelimit.load.RequestGenerator;
 import dev.ratelimit.load.TrafficMix;
+import dev.ratelimit.quota.QuotaBook;
+import dev.ratelimit.quota.QuotaLedger;
+import dev.ratelimit.security.ClientAddressPolicy;
 import dev.ratelimit.service.FailureMode;
 import dev.ratelimit.service.RateLimitEngine;
 import dev.ratelimit.service.RequestLimits;
@@ -43,8 +46,11 @@ final class Fixtures {
 
     /** The engine wired as {@code RateLimitServer} wires it (Prometheus registry, system clock, allow on failure). */
     static RateLimitEngine engine(PolicyHolder policy, CounterStore store) {
-        return new RateLimitEngine(policy, store, Clock.systemUTC(), RequestLimits.defaults(), FailureMode.ALLOW,
-                new ServiceMetrics(new PrometheusMeterRegistry(PrometheusConfig.DEFAULT)));
+        RequestLimits limits = RequestLimits.defaults();
+        return new RateLimitEngine(policy, store, Clock.systemUTC(), limits, FailureMode.ALLOW,
+                new ServiceMetrics(new PrometheusMeterRegistry(PrometheusConfig.DEFAULT)),
+                new QuotaBook(store, new QuotaLedger(QuotaLedger.DEFAULT_RATE), limits.maxKeyBytes()),
+                ClientAddressPolicy.defaults());
     }
 
     /**

@@ -10,14 +10,17 @@ import java.util.Objects;
  * before it; the limiter never admits more than the limit within any true window of length W and is exact to within
  * one slot width.
  *
- * <p>State layout (little-endian): expiry millis (8 bytes), index of the newest slot (8 bytes), then a ring of P+1
- * unsigned slot counters of 1, 2 or 4 bytes each, the width chosen from the rule's limit
- * ({@link #counterBytesFor(long)}) so that a 60-slot window of a 30-per-minute plan takes 77 bytes, not 260. A hit
+ * <p>State layout (little-endian): expiry millis (8 bytes), index of the newest slot (8 bytes), the sum of the ring
+ * (4 bytes, unsigned), then a ring of P+1 unsigned slot counters of 1, 2 or 4 bytes each, the width chosen from the
+ * rule's limit ({@link #counterBytesFor(long)}) so that a 60-slot window of a 30-per-minute plan takes 81 bytes, not
+ * 264. The sum is recounted when time enters a new slot and kept up to date within it, so the many decisions of a busy
+ * key inside one slot read one word instead of the whole ring. A hit
  * that would not fit in its slot's counter is rejected, never wrapped.
  */
 public final class SlidingWindowLimiter implements Limiter {
   private static final int NEWEST_SLOT = 8;
-  private static final int SLOTS = 16;
+  private static final int TOTAL = 16;
+  private static final int SLOTS = 20;
 
   private final long windowMillis;
   private final int precision;
@@ -98,27 +101,33 @@ public final class SlidingWindowLimiter implements Limiter {
   public Verdict apply(StateBuffer state, long nowMillis, long hits, long limit) {
     long slot = Math.floorDiv(nowMillis, slotMillis);
     long newest = state.getLong(NEWEST_SLOT);
+    long current;
     if (slot > newest) {
       long stale = Math.min(slot - newest, ringSize);
       for (long s = slot - stale + 1; s <= slot; s++) {
         write(state, offsetOf(s), 0);
       }
+      // Recounted from the ring once per slot and key, so the total can never drift (not even after a kill).
+      current = 0;
+      for (int i = 0; i < ringSize; i++) {
+        current += read(state, SLOTS + counterBytes * i);
+      }
+      state.putInt(TOTAL, (int) current);
       state.putLong(NEWEST_SLOT, slot);
       newest = slot;
+    } else {
+      current = Integer.toUnsignedLong(state.getInt(TOTAL));
     }
     // A clock that stepped back counts into the newest slot rather than rewriting history.
-    long current = 0;
-    for (int i = 0; i < ringSize; i++) {
-      current += read(state, SLOTS + counterBytes * i);
-    }
     int at = offsetOf(newest);
     long inSlot = read(state, at);
     boolean admitted = hits <= limit - current && hits <= counterMax - inSlot;
     if (admitted && hits > 0) {
-      // Expiry first: a process killed between the two writes leaves a later expiry, never a count the sweeper drops.
+      // Expiry first: a process killed between the writes leaves a later expiry, never a count the sweeper drops.
       state.putLong(StateBuffer.EXPIRES_AT, agesOutAt(newest));
       write(state, at, inSlot + hits);
       current += hits;
+      state.putInt(TOTAL, (int) current);
     }
     return new Verdict(!admitted, limit, current, limit - current, resetAt(state, newest, nowMillis));
   }

@@ -57,31 +57,10 @@ public final class RateLimitEngine {
   private final Map<Unit, Limiter[]> overrideLimiters = new EnumMap<>(Unit.class);
   private final QuotaBook quotas;
 
-  /** An engine whose {@code dynamic} rules use quota ledgers in {@code store} at the default rate. */
-  public RateLimitEngine(
-      Supplier<PolicyIndex> policy,
-      CounterStore store,
-      Clock clock,
-      RequestLimits limits,
-      FailureMode failureMode,
-      ServiceMetrics metrics) {
-    this(policy, store, clock, limits, failureMode, metrics,
-        new QuotaBook(store, new QuotaLedger(QuotaLedger.DEFAULT_RATE), limits.maxKeyBytes()));
-  }
-
-  /** @param quotas the organisations' added quotas, read by {@code dynamic} rules */
-  public RateLimitEngine(
-      Supplier<PolicyIndex> policy,
-      CounterStore store,
-      Clock clock,
-      RequestLimits limits,
-      FailureMode failureMode,
-      ServiceMetrics metrics,
-      QuotaBook quotas) {
-    this(policy, store, clock, limits, failureMode, metrics, quotas, ClientAddressPolicy.defaults());
-  }
-
-  /** @param addresses which entries hold client addresses and how they are keyed (docs/security.md) */
+  /**
+   * @param quotas the organisations' added quotas, read by {@code dynamic} rules
+   * @param addresses which entries hold client addresses and how they are keyed (docs/security.md)
+   */
   public RateLimitEngine(
       Supplier<PolicyIndex> policy,
       CounterStore store,

@@ -39,7 +39,7 @@ public final class ChronicleMapStore implements CounterStore {
    *
    * @param maxEntries keys the map is sized for; beyond that new keys are refused ({@link StoreException.Kind#FULL})
    * @param averageKeyBytes expected key size
-   * @param averageValueBytes expected state size: a 60-slot sliding window takes 77, 138 or 260 bytes with 1-, 2- or
+   * @param averageValueBytes expected state size: a 60-slot sliding window takes 81, 142 or 264 bytes with 1-, 2- or
    *     4-byte counters (limits up to 255, up to 65,535, above)
    * @param dataFile file to persist to, or null for memory only
    */
@@ -55,7 +55,7 @@ public final class ChronicleMapStore implements CounterStore {
 
     /** Sized for one million keys, in memory. */
     public static Settings defaults() {
-      return new Settings(1_000_000, 48, 138, null);
+      return new Settings(1_000_000, 48, 142, null);
     }
   }
 

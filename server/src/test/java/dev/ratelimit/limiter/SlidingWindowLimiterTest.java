@@ -158,7 +158,7 @@ class SlidingWindowLimiterTest {
     assertEquals(2, SlidingWindowLimiter.counterBytesFor(65_535));
     assertEquals(4, SlidingWindowLimiter.counterBytesFor(65_536));
     SlidingWindowLimiter narrow = new SlidingWindowLimiter(Duration.ofSeconds(60), 60, 1);
-    assertEquals(16 + 61, narrow.stateSize());
+    assertEquals(20 + 61, narrow.stateSize());
     HeapStateBuffer s = new HeapStateBuffer(new byte[narrow.stateSize()]);
     assertFalse(narrow.apply(s, T0, 255, 1_000).overLimit());
     Verdict wouldWrap = narrow.apply(s, T0, 1, 1_000);
