@@ -127,17 +127,14 @@ public final class RateLimitEngine {
     for (int i = 0; i < count; i++) {
       evaluations[i] = resolve(request, domain, i);
     }
-    Set<String> replaced = replacedRuleNames(evaluations);
+    dropReplaced(evaluations);
     long now = clock.millis();
-    applyCounted(evaluations, replaced, now);
+    applyCounted(evaluations, now);
     RateLimitResponse.Builder response = RateLimitResponse.newBuilder();
     boolean overall = false;
     Evaluation reporter = null;
     for (int i = 0; i < count; i++) {
       Evaluation evaluation = evaluations[i];
-      if (evaluation != null && replaced != null && replaced.contains(evaluation.rule.name())) {
-        evaluation = null;
-      }
       DescriptorStatus.Builder status = DescriptorStatus.newBuilder().setCode(Code.OK);
       if (evaluation == null) {
         metrics.decision(domain.domain(), null, Outcome.NO_RULE);
@@ -172,11 +169,11 @@ public final class RateLimitEngine {
    * Sends every counted descriptor of the request to the store in one batch (a remote store then needs one round
    * trip), leaving each one's verdict or failure in its evaluation.
    */
-  private void applyCounted(Evaluation[] evaluations, Set<String> replaced, long now) {
+  private void applyCounted(Evaluation[] evaluations, long now) {
     List<Evaluation> counted = new ArrayList<>(evaluations.length);
     List<CounterStore.Op> ops = new ArrayList<>(evaluations.length);
     for (Evaluation e : evaluations) {
-      if (e != null && !e.rule.unlimited() && (replaced == null || !replaced.contains(e.rule.name()))) {
+      if (e != null && !e.rule.unlimited()) {
         try {
           ops.add(new CounterStore.Op(e.key, e.rule.limiter(), e.hits, limitOf(e, now)));
           counted.add(e);
@@ -422,7 +419,8 @@ public final class RateLimitEngine {
     }
   }
 
-  private static Set<String> replacedRuleNames(Evaluation[] evaluations) {
+  /** Forgets the descriptors whose rule another matched rule of the request {@code replaces}. */
+  private static void dropReplaced(Evaluation[] evaluations) {
     Set<String> replaced = null;
     for (Evaluation e : evaluations) {
       if (e != null && !e.rule.replaces().isEmpty()) {
@@ -432,8 +430,16 @@ public final class RateLimitEngine {
         replaced.addAll(e.rule.replaces());
       }
     }
-    return replaced;
+    if (replaced == null) {
+      return;
+    }
+    for (int i = 0; i < evaluations.length; i++) {
+      if (evaluations[i] != null && replaced.contains(evaluations[i].rule.name())) {
+        evaluations[i] = null;
+      }
+    }
   }
+
 
   private static HeaderValue header(String name, long value) {
     return HeaderValue.newBuilder().setKey(name).setValue(Long.toString(value)).build();
