@@ -92,6 +92,10 @@ public final class PenaltyLimiter implements Limiter {
     long until = state.getLong(penaltyUntil);
     if (until > nowMillis) {
       Verdict counted = inner.apply(state, nowMillis, 0, limit);
+      // Reading may move the wrapped algorithm's expiry (a refilled bucket expires early); the penalty must outlive it.
+      if (state.getLong(StateBuffer.EXPIRES_AT) < until) {
+        state.putLong(StateBuffer.EXPIRES_AT, until);
+      }
       return penalised(counted, until);
     }
     Verdict verdict = inner.apply(state, nowMillis, hits, limit);

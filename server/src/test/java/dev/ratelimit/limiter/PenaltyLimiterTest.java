@@ -89,4 +89,24 @@ class PenaltyLimiterTest {
     }
     assertFalse(hit(T0 + 10_000).overLimit());
   }
+
+  @Test
+  void readingDuringAPenaltyNeverLetsTheKeyExpireBeforeThePenaltyEnds() {
+    // A token bucket refills to full within 1 s and would then let its key expire; the penalty lasts 60 s.
+    PenaltyLimiter bucket = new PenaltyLimiter(new TokenBucketLimiter(10, 10, Duration.ofSeconds(1)),
+        new BigDecimal("2"), Duration.ofSeconds(60), Duration.ofSeconds(1));
+    HeapStateBuffer s = new HeapStateBuffer(new byte[bucket.stateSize()]);
+    Verdict v = null;
+    for (int i = 0; i < 31 && (v == null || v.resetAtMillis() < T0 + 60_000); i++) {
+      v = bucket.apply(s, T0 + i, 1, LIMIT);
+    }
+    long until = v.resetAtMillis();
+    assertTrue(until >= T0 + 60_000, "the penalty started");
+    for (long at = T0 + 5_000; at < until; at += 5_000) {
+      assertTrue(bucket.apply(s, at, 0, LIMIT).overLimit(), "a check-only read at " + (at - T0) + " ms");
+      assertTrue(s.getLong(StateBuffer.EXPIRES_AT) >= until,
+          "the key must outlive the penalty, or the sweeper would forget it");
+    }
+    assertFalse(bucket.apply(s, until + 1_000, 1, LIMIT).overLimit(), "after the penalty the bucket admits again");
+  }
 }

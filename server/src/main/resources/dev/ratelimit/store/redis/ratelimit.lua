@@ -197,6 +197,8 @@ local function penalty(key, now, hits, limit, params)
   local rejected_hits = tonumber(raw[3]) or 0
   if untl > now then
     local over, current, remaining, reset = inner(key, now, 0, limit, inner_params)
+    -- Reading may move the inner algorithm's expiry (a refilled bucket expires early); the penalty must outlive it.
+    expire_at_least(key, now, untl)
     return 1, current, math.min(0, remaining), math.max(untl, reset)
   end
   local over, current, remaining, reset = inner(key, now, hits, limit, inner_params)
