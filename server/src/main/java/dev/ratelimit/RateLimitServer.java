@@ -106,13 +106,6 @@ public final class RateLimitServer implements AutoCloseable {
       }
     }
 
-    /** Settings with the default quota rate ({@link QuotaLedger#DEFAULT_RATE}), operations and security. */
-    public Settings(String bindAddress, int grpcPort, Path configPath, ChronicleMapStore.Settings store,
-        RequestLimits limits, FailureMode failureMode, boolean noop, Duration drainTimeout, Duration sweepInterval) {
-      this(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          QuotaLedger.DEFAULT_RATE, Operations.defaults(), SecuritySettings.defaults(), null);
-    }
-
     public Settings withQuotaRate(BigDecimal rate) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
           sweepInterval, rate, operations, security, redis);
@@ -141,16 +134,6 @@ public final class RateLimitServer implements AutoCloseable {
     public Settings withSecurity(SecuritySettings newSecurity) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
           sweepInterval, quotaRate, operations, newSecurity, redis);
-    }
-
-    public Settings withLimits(RequestLimits newLimits) {
-      return new Settings(bindAddress, grpcPort, configPath, store, newLimits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, security, redis);
-    }
-
-    public Settings withNoop(boolean noopMode) {
-      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noopMode, drainTimeout,
-          sweepInterval, quotaRate, operations, security, redis);
     }
 
     public Settings withFailureMode(FailureMode mode) {
