@@ -50,6 +50,11 @@ public final class ServerProcess implements AutoCloseable {
     command.add("127.0.0.1");
     command.add("--port");
     command.add(Integer.toString(port));
+    if (!List.of(args).contains("--admin-port")) {
+      // No fixed admin port: a server left running on the default one (or a parallel test run) must not collide.
+      command.add("--admin-port");
+      command.add("-1");
+    }
     command.addAll(List.of(args));
     Process process = new ProcessBuilder(command)
         .redirectErrorStream(true)
