@@ -2,6 +2,7 @@ package dev.ratelimit;
 
 import dev.ratelimit.config.ConfigException;
 import dev.ratelimit.config.Durations;
+import dev.ratelimit.config.RejectedRequests;
 import dev.ratelimit.security.ClientAddressPolicy;
 import dev.ratelimit.security.SecuritySettings;
 import dev.ratelimit.security.TlsSettings;
@@ -64,6 +65,9 @@ public final class Main implements Callable<Integer> {
 
   @Option(names = "--failure-mode", defaultValue = "${env:RATELIMIT_FAILURE_MODE:-allow}", description = "Answer when the store cannot decide: allow or deny (default ${DEFAULT-VALUE}).")
   String failureMode;
+
+  @Option(names = "--rejected-requests", defaultValue = "${env:RATELIMIT_REJECTED_REQUESTS:-count_nowhere}", description = "What a rejected request leaves in the counters of its descriptors that were within their limits: count_nowhere (a request rejected by any descriptor counts in no bucket) or count_within_limit (envoyproxy/ratelimit's default); a domain's rejected_requests overrides it (env RATELIMIT_REJECTED_REQUESTS; default ${DEFAULT-VALUE}).")
+  String rejectedRequests;
 
   @Option(names = "--drain-timeout", defaultValue = "10s", description = "How long shutdown waits for in-flight calls (default ${DEFAULT-VALUE}).")
   String drainTimeout;
@@ -183,7 +187,8 @@ public final class Main implements Callable<Integer> {
         new RateLimitServer.Operations(adminBind, adminPort, watchConfig,
             duration("--config-check-interval", configCheckInterval), detailedMetricValues),
         security(),
-        redisSettings());
+        redisSettings(),
+        rejectedRequests(rejectedRequests));
   }
 
   private SecuritySettings security() {
@@ -224,6 +229,15 @@ public final class Main implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("--failure-mode must be allow or deny, not '" + text + "'");
     }
+  }
+
+  private static RejectedRequests rejectedRequests(String text) {
+    RejectedRequests value = RejectedRequests.parse(text);
+    if (value == null) {
+      throw new IllegalArgumentException("--rejected-requests must be count_nowhere or count_within_limit, not '"
+          + text + "'");
+    }
+    return value;
   }
 
   private static BigDecimal quotaRate(String text) {

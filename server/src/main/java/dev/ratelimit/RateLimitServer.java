@@ -8,6 +8,7 @@ import dev.ratelimit.config.ConfigException;
 import dev.ratelimit.config.PolicyHolder;
 import dev.ratelimit.config.PolicyIndex;
 import dev.ratelimit.config.PolicyLoader;
+import dev.ratelimit.config.RejectedRequests;
 import dev.ratelimit.service.AdminGrpcService;
 import dev.ratelimit.service.FailureMode;
 import dev.ratelimit.service.NoopRateLimitService;
@@ -73,6 +74,8 @@ public final class RateLimitServer implements AutoCloseable {
    * @param operations the admin HTTP port, the policy watcher and metric bounds
    * @param security TLS, request size bound and client-address keying (docs/security.md)
    * @param redis the shared Redis store to use instead of the embedded one, or null for the embedded store
+   * @param rejectedRequests what a rejected request leaves in its other descriptors' counters, for domains that do
+   *     not say ({@code rejected_requests})
    */
   public record Settings(
       String bindAddress,
@@ -87,8 +90,10 @@ public final class RateLimitServer implements AutoCloseable {
       BigDecimal quotaRate,
       Operations operations,
       SecuritySettings security,
-      RedisStore.Settings redis) {
+      RedisStore.Settings redis,
+      RejectedRequests rejectedRequests) {
     public Settings {
+      Objects.requireNonNull(rejectedRequests, "rejectedRequests");
       Objects.requireNonNull(bindAddress, "bindAddress");
       Objects.requireNonNull(store, "store");
       Objects.requireNonNull(limits, "limits");
@@ -108,7 +113,7 @@ public final class RateLimitServer implements AutoCloseable {
 
     public Settings withQuotaRate(BigDecimal rate) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, rate, operations, security, redis);
+          sweepInterval, rate, operations, security, redis, rejectedRequests);
     }
 
     /**
@@ -118,43 +123,48 @@ public final class RateLimitServer implements AutoCloseable {
     public static Settings loopbackDefaults() {
       return new Settings("127.0.0.1", 0, null, ChronicleMapStore.Settings.defaults(), RequestLimits.defaults(),
           FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60), QuotaLedger.DEFAULT_RATE,
-          Operations.defaults().withAdminPort(0), SecuritySettings.defaults(), null);
+          Operations.defaults().withAdminPort(0), SecuritySettings.defaults(), null, RejectedRequests.COUNT_NOWHERE);
     }
 
     public Settings withConfigPath(Path path) {
       return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          quotaRate, operations, security, redis);
+          quotaRate, operations, security, redis, rejectedRequests);
     }
 
     public Settings withStore(ChronicleMapStore.Settings newStore) {
       return new Settings(bindAddress, grpcPort, configPath, newStore, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, security, redis);
+          sweepInterval, quotaRate, operations, security, redis, rejectedRequests);
     }
 
     public Settings withSecurity(SecuritySettings newSecurity) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, newSecurity, redis);
+          sweepInterval, quotaRate, operations, newSecurity, redis, rejectedRequests);
     }
 
     public Settings withFailureMode(FailureMode mode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, mode, noop, drainTimeout, sweepInterval,
-          quotaRate, operations, security, redis);
+          quotaRate, operations, security, redis, rejectedRequests);
     }
 
     /** Shares counters through Redis instead of the embedded store; null goes back to the embedded store. */
     public Settings withRedis(RedisStore.Settings newRedis) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, security, newRedis);
+          sweepInterval, quotaRate, operations, security, newRedis, rejectedRequests);
     }
 
     public Settings withDrainTimeout(Duration timeout) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, timeout, sweepInterval,
-          quotaRate, operations, security, redis);
+          quotaRate, operations, security, redis, rejectedRequests);
+    }
+
+    public Settings withRejectedRequests(RejectedRequests value) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, operations, security, redis, value);
     }
 
     public Settings withOperations(Operations ops) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, ops, security, redis);
+          sweepInterval, quotaRate, ops, security, redis, rejectedRequests);
     }
   }
 
@@ -295,7 +305,7 @@ public final class RateLimitServer implements AutoCloseable {
       metrics = new ServiceMetrics(registry, clock, settings.operations().detailedMetricValues());
       engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(), metrics,
           new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()),
-          settings.security().clientAddresses());
+          settings.security().clientAddresses(), settings.rejectedRequests());
       grpc = builder
           .addService(MalformedRequestGuard.guard(new RateLimitGrpcService(engine).bindService(), metrics::invalidRequest))
           .addService(new AdminGrpcService(engine))

@@ -2,6 +2,7 @@ package dev.ratelimit.bench;
 
 import dev.ratelimit.config.ConfigException;
 import dev.ratelimit.config.PolicyHolder;
+import dev.ratelimit.config.RejectedRequests;
 import dev.ratelimit.config.PolicyLoader;
 import dev.ratelimit.load.RequestGenerator;
 import dev.ratelimit.load.TrafficMix;
@@ -50,7 +51,7 @@ final class Fixtures {
         return new RateLimitEngine(policy, store, Clock.systemUTC(), limits, FailureMode.ALLOW,
                 new ServiceMetrics(new PrometheusMeterRegistry(PrometheusConfig.DEFAULT)),
                 new QuotaBook(store, new QuotaLedger(QuotaLedger.DEFAULT_RATE), limits.maxKeyBytes()),
-                ClientAddressPolicy.defaults());
+                ClientAddressPolicy.defaults(), RejectedRequests.COUNT_NOWHERE);
     }
 
     /**

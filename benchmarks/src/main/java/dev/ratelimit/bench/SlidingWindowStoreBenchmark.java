@@ -58,7 +58,7 @@ public class SlidingWindowStoreBenchmark {
         if (store.size() != keys) {
             throw new IllegalStateException("store holds " + store.size() + " keys, expected " + keys);
         }
-        heapState = new byte[limiter.stateSize()];
+        heapState = new byte[limiter.stateSize(0, 9_000)];
     }
 
     @TearDown(Level.Trial)

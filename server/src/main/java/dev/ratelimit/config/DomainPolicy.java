@@ -12,13 +12,16 @@ public final class DomainPolicy {
   private final DescriptorNode root;
   private final Map<String, RateLimitRule> rulesById;
   private final List<String> warnings;
+  private final RejectedRequests rejectedRequests;
 
   DomainPolicy(String domain, String source, DescriptorNode root, List<RateLimitRule> rules) {
-    this(domain, source, root, rules, List.of());
+    this(domain, source, root, rules, List.of(), null);
   }
 
-  DomainPolicy(String domain, String source, DescriptorNode root, List<RateLimitRule> rules, List<String> warnings) {
+  DomainPolicy(String domain, String source, DescriptorNode root, List<RateLimitRule> rules, List<String> warnings,
+      RejectedRequests rejectedRequests) {
     this.warnings = List.copyOf(warnings);
+    this.rejectedRequests = rejectedRequests;
     this.domain = domain;
     this.source = source;
     this.root = root;
@@ -42,6 +45,11 @@ public final class DomainPolicy {
   /** Suspicious but accepted settings found while loading (also logged), each as {@code file:line: field: why}. */
   public List<String> warnings() {
     return warnings;
+  }
+
+  /** What a rejected request leaves in the other descriptors' counters: the domain's setting, else {@code fallback}. */
+  public RejectedRequests rejectedRequests(RejectedRequests fallback) {
+    return rejectedRequests == null ? fallback : rejectedRequests;
   }
 
   /** Every rule of the domain by its {@link RateLimitRule#id()}. */

@@ -42,7 +42,7 @@ public final class PolicyLoader {
   /** The largest limit Envoy can express ({@code requests_per_unit} is a uint32). */
   public static final long MAX_LIMIT = 0xFFFF_FFFFL;
 
-  private static final Set<String> TOP_FIELDS = Set.of("domain", "descriptors");
+  private static final Set<String> TOP_FIELDS = Set.of("domain", "descriptors", "rejected_requests");
   private static final Set<String> DESCRIPTOR_FIELDS =
       Set.of("key", "value", "rate_limit", "descriptors", "shadow_mode", "detailed_metric", "value_to_metric",
           "share_threshold", "quota_mode", "metadata");
@@ -127,6 +127,20 @@ public final class PolicyLoader {
     }
   }
 
+  /** The domain's {@code rejected_requests}, or null to follow the server's default. */
+  private static RejectedRequests rejectedRequests(YamlMap top) throws ConfigException {
+    String text = top.string("rejected_requests");
+    if (text == null) {
+      return null;
+    }
+    RejectedRequests value = RejectedRequests.parse(text);
+    if (value == null) {
+      throw top.error("rejected_requests", "unknown value '" + text + "'; expected count_nowhere (a rejected request "
+          + "counts in no bucket) or count_within_limit (envoyproxy/ratelimit's default)");
+    }
+    return value;
+  }
+
   /** Parses policy texts keyed by their source name; each declares one domain, and no domain twice. */
   public PolicyIndex parse(Map<String, String> sourcesByName) throws ConfigException {
     Map<String, DomainPolicy> domains = new HashMap<>();
@@ -165,7 +179,7 @@ public final class PolicyLoader {
     List<String> warnings = new ArrayList<>();
     parseChildren(top, root, domain, rules, warnings);
     checkReplaces(top, rules);
-    return new DomainPolicy(domain, source, root, rules, warnings);
+    return new DomainPolicy(domain, source, root, rules, warnings, rejectedRequests(top));
   }
 
   private void parseChildren(YamlMap parentMap, DescriptorNode parent, String idPrefix, List<RateLimitRule> rules,
@@ -293,8 +307,7 @@ public final class PolicyLoader {
           + precision + " does not (the default for this window is " + defaultPrecision + ")");
     }
     // Counters as narrow as the limit allows; a dynamic rule's limit grows with the added quota, so it takes the widest.
-    int counterBytes = SlidingWindowLimiter.counterBytesFor(dynamic == null ? limit : MAX_LIMIT);
-    return new Shape(limit, unit, window, new SlidingWindowLimiter(window, (int) precision, counterBytes), dynamic);
+    return new Shape(limit, unit, window, new SlidingWindowLimiter(window, (int) precision), dynamic);
   }
 
   private static Shape fixedWindow(YamlMap rl) throws ConfigException {

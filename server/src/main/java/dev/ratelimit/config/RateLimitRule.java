@@ -59,8 +59,9 @@ public record RateLimitRule(
   }
 
   /**
-   * True when counters kept under {@code other} carry over to this rule: same algorithm, window, slots and counter
-   * width. A changed limit alone keeps them, unless it moves the slot counters to another width (255, 65,535).
+   * True when counters kept under {@code other} carry over to this rule: same algorithm, window and slots (for a token
+   * bucket, the same refill interval). A changed limit keeps them, whatever its size: a sliding window's counters
+   * widen in place when a limit outgrows them.
    */
   public boolean sharesCountersWith(RateLimitRule other) {
     return limiter.stateShape() == other.limiter.stateShape();

@@ -36,7 +36,7 @@ public final class FixedWindowLimiter implements Limiter {
   }
 
   @Override
-  public int stateSize() {
+  public int stateSize(int storedBytes, long limit) {
     return SIZE;
   }
 
@@ -60,6 +60,14 @@ public final class FixedWindowLimiter implements Limiter {
       state.putLong(StateBuffer.EXPIRES_AT, (current + 1) * windowMillis);
     }
     return new Verdict(!admitted, limit, count, limit - count, (current + 1) * windowMillis);
+  }
+
+  @Override
+  public void refund(StateBuffer state, long nowMillis, long hits, long limit) {
+    // Only into the window the hits went to; a newer window started meanwhile has forgotten them anyway.
+    if (hits > 0 && state.getLong(WINDOW) == Math.floorDiv(nowMillis, windowMillis)) {
+      state.putLong(COUNT, Math.max(0, state.getLong(COUNT) - hits));
+    }
   }
 
   /** Equal when the windows are: such limiters count identically. */

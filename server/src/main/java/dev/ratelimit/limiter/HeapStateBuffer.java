@@ -29,6 +29,11 @@ public final class HeapStateBuffer implements StateBuffer {
   }
 
   @Override
+  public int size() {
+    return bytes.length;
+  }
+
+  @Override
   public long getLong(int offset) {
     return (long) LONGS.get(bytes, offset);
   }

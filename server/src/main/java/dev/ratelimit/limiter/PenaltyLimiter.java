@@ -17,9 +17,10 @@ import java.util.Objects;
  * wrapped algorithm's count, {@code remaining} at most 0, and the penalty's end as the reset. This is the one place
  * where rejected requests are counted, which is why it is off unless configured.
  *
- * <p>State: the wrapped algorithm's state (its own layout, expiry at bytes 0..7), then three little-endian longs at
- * offset {@code n = inner.stateSize()}: {@code [n]} penalty end millis (0 = none), {@code [n+8]} index of the window
- * the rejected hits were counted in, {@code [n+16]} rejected hits in that window. The expiry at 0..7 is the latest of
+ * <p>State: the expiry at bytes 0..7 (shared with the wrapped algorithm), then three little-endian longs:
+ * {@code [8]} penalty end millis (0 = none), {@code [16]} index of the window the rejected hits were counted in,
+ * {@code [24]} rejected hits in that window; then the rest of the wrapped algorithm's state (its bytes 8 and on), which
+ * may grow (a sliding window widening its counters) without moving the penalty's fields. The expiry is the latest of
  * the wrapped expiry, the penalty end and the end of the rejection window.
  */
 public final class PenaltyLimiter implements Limiter {
@@ -27,9 +28,11 @@ public final class PenaltyLimiter implements Limiter {
   private final BigDecimal overFactor;
   private final long durationMillis;
   private final long windowMillis;
-  private final int penaltyUntil;
-  private final int rejectedWindow;
-  private final int rejectedHits;
+  private static final int PENALTY_UNTIL = 8;
+  private static final int REJECTED_WINDOW = 16;
+  private static final int REJECTED_HITS = 24;
+  /** Bytes of the penalty's own fields, between the expiry and the wrapped algorithm's other bytes. */
+  private static final int OWN_BYTES = 3 * Long.BYTES;
 
   /**
    * @param inner the rule's algorithm
@@ -48,9 +51,6 @@ public final class PenaltyLimiter implements Limiter {
     if (durationMillis < 1 || windowMillis < 1) {
       throw new IllegalArgumentException("the penalty duration and window must be at least 1 ms");
     }
-    this.penaltyUntil = inner.stateSize();
-    this.rejectedWindow = penaltyUntil + Long.BYTES;
-    this.rejectedHits = rejectedWindow + Long.BYTES;
   }
 
   public Limiter inner() {
@@ -71,8 +71,19 @@ public final class PenaltyLimiter implements Limiter {
   }
 
   @Override
-  public int stateSize() {
-    return inner.stateSize() + 3 * Long.BYTES;
+  public int stateSize(int storedBytes, long limit) {
+    return OWN_BYTES + inner.stateSize(Math.max(0, storedBytes - OWN_BYTES), limit);
+  }
+
+  @Override
+  public void resize(StateBuffer from, StateBuffer to) {
+    if (from.size() <= OWN_BYTES + StateBuffer.EXPIRES_AT + Long.BYTES) {
+      return;
+    }
+    for (int offset = PENALTY_UNTIL; offset <= REJECTED_HITS; offset += Long.BYTES) {
+      to.putLong(offset, from.getLong(offset));
+    }
+    inner.resize(new Inner(from), new Inner(to));
   }
 
   @Override
@@ -81,7 +92,7 @@ public final class PenaltyLimiter implements Limiter {
   }
 
   /** Rejected hits in one window beyond which the penalty starts: {@code floor((overFactor − 1) × limit)}. */
-  long threshold(long limit) {
+  public long threshold(long limit) {
     BigDecimal t = overFactor.subtract(BigDecimal.ONE).multiply(BigDecimal.valueOf(limit))
         .setScale(0, RoundingMode.FLOOR);
     return t.compareTo(BigDecimal.valueOf(Long.MAX_VALUE)) >= 0 ? Long.MAX_VALUE : t.longValue();
@@ -89,20 +100,20 @@ public final class PenaltyLimiter implements Limiter {
 
   @Override
   public Verdict apply(StateBuffer state, long nowMillis, long hits, long limit) {
-    long until = state.getLong(penaltyUntil);
+    long until = state.getLong(PENALTY_UNTIL);
     if (until > nowMillis) {
-      Verdict counted = inner.apply(state, nowMillis, 0, limit);
+      Verdict counted = inner.apply(new Inner(state), nowMillis, 0, limit);
       // Reading may move the wrapped algorithm's expiry (a refilled bucket expires early); the penalty must outlive it.
       if (state.getLong(StateBuffer.EXPIRES_AT) < until) {
         state.putLong(StateBuffer.EXPIRES_AT, until);
       }
       return penalised(counted, until);
     }
-    Verdict verdict = inner.apply(state, nowMillis, hits, limit);
+    Verdict verdict = inner.apply(new Inner(state), nowMillis, hits, limit);
     if (!verdict.overLimit() || hits == 0) {
       // The wrapped algorithm may have lowered the expiry below the end of a window that still counts rejections.
-      if (state.getLong(rejectedHits) > 0) {
-        long keep = (state.getLong(rejectedWindow) + 1) * windowMillis;
+      if (state.getLong(REJECTED_HITS) > 0) {
+        long keep = (state.getLong(REJECTED_WINDOW) + 1) * windowMillis;
         if (state.getLong(StateBuffer.EXPIRES_AT) < keep) {
           state.putLong(StateBuffer.EXPIRES_AT, keep);
         }
@@ -110,16 +121,16 @@ public final class PenaltyLimiter implements Limiter {
       return verdict;
     }
     long window = Math.floorDiv(nowMillis, windowMillis);
-    long rejected = state.getLong(rejectedWindow) == window ? state.getLong(rejectedHits) : 0;
+    long rejected = state.getLong(REJECTED_WINDOW) == window ? state.getLong(REJECTED_HITS) : 0;
     rejected = rejected > Long.MAX_VALUE - hits ? Long.MAX_VALUE : rejected + hits;
-    state.putLong(rejectedWindow, window);
-    state.putLong(rejectedHits, rejected);
+    state.putLong(REJECTED_WINDOW, window);
+    state.putLong(REJECTED_HITS, rejected);
     long expiry = Math.max(state.getLong(StateBuffer.EXPIRES_AT), (window + 1) * windowMillis);
     if (rejected > threshold(limit)) {
       until = nowMillis > Long.MAX_VALUE - durationMillis ? Long.MAX_VALUE : nowMillis + durationMillis;
-      state.putLong(penaltyUntil, until);
+      state.putLong(PENALTY_UNTIL, until);
       // The next window starts the rejection count afresh once the penalty is over.
-      state.putLong(rejectedHits, 0);
+      state.putLong(REJECTED_HITS, 0);
       expiry = Math.max(expiry, until);
       verdict = penalised(verdict, until);
     }
@@ -127,9 +138,76 @@ public final class PenaltyLimiter implements Limiter {
     return verdict;
   }
 
+  /** Takes back admitted hits from the wrapped algorithm; a penalty and its rejected hits stay as they are. */
+  @Override
+  public void refund(StateBuffer state, long nowMillis, long hits, long limit) {
+    long expiry = state.getLong(StateBuffer.EXPIRES_AT);
+    inner.refund(new Inner(state), nowMillis, hits, limit);
+    // The wrapped algorithm may move the shared expiry earlier; the penalty's fields must outlive it.
+    state.putLong(StateBuffer.EXPIRES_AT, Math.max(expiry, state.getLong(StateBuffer.EXPIRES_AT)));
+  }
+
   private static Verdict penalised(Verdict counted, long until) {
     return new Verdict(true, counted.limit(), counted.current(), Math.min(0, counted.remaining()),
         Math.max(until, counted.resetAtMillis()));
+  }
+
+  /** The wrapped algorithm's view of the state: its expiry at 0..7, its other bytes after the penalty's fields. */
+  private static final class Inner implements StateBuffer {
+    private final StateBuffer state;
+
+    Inner(StateBuffer state) {
+      this.state = state;
+    }
+
+    private static int at(int offset) {
+      return offset < Long.BYTES ? offset : offset + OWN_BYTES;
+    }
+
+    @Override
+    public int size() {
+      return state.size() - OWN_BYTES;
+    }
+
+    @Override
+    public long getLong(int offset) {
+      return state.getLong(at(offset));
+    }
+
+    @Override
+    public void putLong(int offset, long value) {
+      state.putLong(at(offset), value);
+    }
+
+    @Override
+    public int getInt(int offset) {
+      return state.getInt(at(offset));
+    }
+
+    @Override
+    public void putInt(int offset, int value) {
+      state.putInt(at(offset), value);
+    }
+
+    @Override
+    public short getShort(int offset) {
+      return state.getShort(at(offset));
+    }
+
+    @Override
+    public void putShort(int offset, short value) {
+      state.putShort(at(offset), value);
+    }
+
+    @Override
+    public byte getByte(int offset) {
+      return state.getByte(at(offset));
+    }
+
+    @Override
+    public void putByte(int offset, byte value) {
+      state.putByte(at(offset), value);
+    }
   }
 
   /** Equal when the wrapped algorithm and the penalty parameters are. */

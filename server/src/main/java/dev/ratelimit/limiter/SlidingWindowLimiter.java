@@ -11,11 +11,14 @@ import java.util.Objects;
  * one slot width.
  *
  * <p>State layout (little-endian): expiry millis (8 bytes), index of the newest slot (8 bytes), the sum of the ring
- * (4 bytes, unsigned), then a ring of P+1 unsigned slot counters of 1, 2 or 4 bytes each, the width chosen from the
- * rule's limit ({@link #counterBytesFor(long)}) so that a 60-slot window of a 30-per-minute plan takes 81 bytes, not
- * 264. The sum is recounted when time enters a new slot and kept up to date within it, so the many decisions of a busy
- * key inside one slot read one word instead of the whole ring. A hit
- * that would not fit in its slot's counter is rejected, never wrapped.
+ * (4 bytes, unsigned), then a ring of P+1 unsigned slot counters of 1, 2 or 4 bytes each. The width is a property of
+ * the state, not of the limiter: a new key gets the narrowest counters that hold its limit
+ * ({@link #counterBytesFor(long)}), so a 60-slot window of a 30-per-minute plan takes 81 bytes, not 264; a key whose
+ * limit grows past its width (a reload, an Envoy override, a dynamic quota) has its ring widened in place by
+ * {@link #resize}, keeping every count, and a key never narrows. The sum is recounted when time enters a new slot and
+ * kept up to date within it, so the many decisions of a busy key inside one slot read one word instead of the ring.
+ * A clock that stepped back (or a request that read the clock just before another one started a new slot) counts into
+ * the newest slot rather than rewriting history.
  */
 public final class SlidingWindowLimiter implements Limiter {
   private static final int NEWEST_SLOT = 8;
@@ -26,33 +29,20 @@ public final class SlidingWindowLimiter implements Limiter {
   private final int precision;
   private final long slotMillis;
   private final int ringSize;
-  private final int counterBytes;
-  private final long counterMax;
-
-  /** A limiter with 4-byte counters, able to hold any limit Envoy can express. */
-  public SlidingWindowLimiter(Duration window, int precision) {
-    this(window, precision, Integer.BYTES);
-  }
 
   /**
    * @param window the window length, a whole number of milliseconds
    * @param precision the number of slots; must divide the window's milliseconds
-   * @param counterBytes width of a slot counter: 1, 2 or 4
    */
-  public SlidingWindowLimiter(Duration window, int precision, int counterBytes) {
+  public SlidingWindowLimiter(Duration window, int precision) {
     this.windowMillis = window.toMillis();
     if (windowMillis <= 0 || precision <= 0 || windowMillis % precision != 0) {
       throw new IllegalArgumentException(
           "window of " + windowMillis + " ms cannot be divided into " + precision + " slots");
     }
-    if (counterBytes != 1 && counterBytes != 2 && counterBytes != 4) {
-      throw new IllegalArgumentException("counter width must be 1, 2 or 4 bytes, not " + counterBytes);
-    }
     this.precision = precision;
     this.slotMillis = windowMillis / precision;
     this.ringSize = precision + 1;
-    this.counterBytes = counterBytes;
-    this.counterMax = (1L << (8 * counterBytes)) - 1;
   }
 
   /** The default number of slots for a window: the largest divisor of its milliseconds that is at most 60. */
@@ -83,34 +73,61 @@ public final class SlidingWindowLimiter implements Limiter {
     return slotMillis;
   }
 
-  public int counterBytes() {
-    return counterBytes;
-  }
-
-  @Override
-  public int stateSize() {
+  /** Bytes of a state with counters of {@code counterBytes}. */
+  public int stateSizeFor(int counterBytes) {
     return SLOTS + counterBytes * ringSize;
   }
 
   @Override
+  public int stateSize(int storedBytes, long limit) {
+    return stateSizeFor(Math.max(counterBytesOf(storedBytes), counterBytesFor(limit)));
+  }
+
+  /** The counter width of a stored state of this limiter, 0 when the size is not one of its layouts. */
+  private int counterBytesOf(int stateBytes) {
+    int ring = stateBytes - SLOTS;
+    if (ring <= 0 || ring % ringSize != 0) {
+      return 0;
+    }
+    int width = ring / ringSize;
+    return width == 1 || width == 2 || width == Integer.BYTES ? width : 0;
+  }
+
+  @Override
+  public void resize(StateBuffer from, StateBuffer to) {
+    int fromWidth = counterBytesOf(from.size());
+    int toWidth = counterBytesOf(to.size());
+    if (fromWidth == 0 || toWidth < fromWidth) {
+      return; // not a state of this limiter, or narrower: nothing to keep (never happens: keys only widen)
+    }
+    to.putLong(StateBuffer.EXPIRES_AT, from.getLong(StateBuffer.EXPIRES_AT));
+    to.putLong(NEWEST_SLOT, from.getLong(NEWEST_SLOT));
+    to.putInt(TOTAL, from.getInt(TOTAL));
+    for (int i = 0; i < ringSize; i++) {
+      write(to, toWidth, SLOTS + toWidth * i, read(from, fromWidth, SLOTS + fromWidth * i));
+    }
+  }
+
+  @Override
   public int stateShape() {
-    return Objects.hash("sliding_window", windowMillis, precision, counterBytes);
+    return Objects.hash("sliding_window", windowMillis, precision);
   }
 
   @Override
   public Verdict apply(StateBuffer state, long nowMillis, long hits, long limit) {
+    int width = counterBytesOf(state.size());
     long slot = Math.floorDiv(nowMillis, slotMillis);
     long newest = state.getLong(NEWEST_SLOT);
     long current;
     if (slot > newest) {
       long stale = Math.min(slot - newest, ringSize);
       for (long s = slot - stale + 1; s <= slot; s++) {
-        write(state, offsetOf(s), 0);
+        write(state, width, offsetOf(s, width), 0);
       }
       // Recounted from the ring once per slot and key, so the total can never drift (not even after a kill).
       current = 0;
       for (int i = 0; i < ringSize; i++) {
-        current += read(state, SLOTS + counterBytes * i);
+        current += read(state, width, SLOTS + width * i);
       }
       state.putInt(TOTAL, (int) current);
       state.putLong(NEWEST_SLOT, slot);
@@ -119,39 +136,64 @@ public final class SlidingWindowLimiter implements Limiter {
       current = Integer.toUnsignedLong(state.getInt(TOTAL));
     }
     // A clock that stepped back counts into the newest slot rather than rewriting history.
-    int at = offsetOf(newest);
-    long inSlot = read(state, at);
-    boolean admitted = hits <= limit - current && hits <= counterMax - inSlot;
+    int at = offsetOf(newest, width);
+    long inSlot = read(state, width, at);
+    boolean admitted = hits <= limit - current && hits <= counterMax(width) - inSlot;
     if (admitted && hits > 0) {
       // Expiry first: a process killed between the writes leaves a later expiry, never a count the sweeper drops.
       state.putLong(StateBuffer.EXPIRES_AT, agesOutAt(newest));
-      write(state, at, inSlot + hits);
+      write(state, width, at, inSlot + hits);
       current += hits;
       state.putInt(TOTAL, (int) current);
     }
-    return new Verdict(!admitted, limit, current, limit - current, resetAt(state, newest, nowMillis));
+    return new Verdict(!admitted, limit, current, limit - current, resetAt(state, width, newest, nowMillis));
+  }
+
+  /**
+   * Takes the hits back from the slot of {@code nowMillis}, where {@link #apply} recorded them unless a newer slot had
+   * started (then it recorded them in the newest slot of that moment): any remainder is taken from the following
+   * slots, oldest first. A slot taken from in error is older than the right one, so the error can only keep a hit
+   * longer, never let one age out early.
+   */
+  @Override
+  public void refund(StateBuffer state, long nowMillis, long hits, long limit) {
+    int width = counterBytesOf(state.size());
+    long newest = state.getLong(NEWEST_SLOT);
+    long remaining = hits;
+    for (long s = Math.max(Math.floorDiv(nowMillis, slotMillis), newest - precision); s <= newest && remaining > 0
+        && width > 0; s++) {
+      int at = offsetOf(s, width);
+      long taken = Math.min(remaining, read(state, width, at));
+      write(state, width, at, read(state, width, at) - taken);
+      state.putInt(TOTAL, (int) (Integer.toUnsignedLong(state.getInt(TOTAL)) - taken));
+      remaining -= taken;
+    }
   }
 
   /** When the oldest non-empty slot ages out; {@code nowMillis} when the window is empty. */
-  private long resetAt(StateBuffer state, long newest, long nowMillis) {
+  private long resetAt(StateBuffer state, int width, long newest, long nowMillis) {
     for (long s = newest - precision; s <= newest; s++) {
-      if (read(state, offsetOf(s)) != 0) {
+      if (read(state, width, offsetOf(s, width)) != 0) {
         return agesOutAt(s);
       }
     }
     return nowMillis;
   }
 
-  private long read(StateBuffer state, int offset) {
-    return switch (counterBytes) {
+  private static long counterMax(int width) {
+    return (1L << (8 * width)) - 1;
+  }
+
+  private static long read(StateBuffer state, int width, int offset) {
+    return switch (width) {
       case 1 -> Byte.toUnsignedLong(state.getByte(offset));
       case 2 -> Short.toUnsignedLong(state.getShort(offset));
       default -> Integer.toUnsignedLong(state.getInt(offset));
     };
   }
 
-  private void write(StateBuffer state, int offset, long value) {
-    switch (counterBytes) {
+  private static void write(StateBuffer state, int width, int offset, long value) {
+    switch (width) {
       case 1 -> state.putByte(offset, (byte) value);
       case 2 -> state.putShort(offset, (short) value);
       default -> state.putInt(offset, (int) value);
@@ -162,15 +204,15 @@ public final class SlidingWindowLimiter implements Limiter {
     return (slot + 1 + precision) * slotMillis;
   }
 
-  private int offsetOf(long slot) {
-    return SLOTS + counterBytes * (int) Math.floorMod(slot, (long) ringSize);
+  private int offsetOf(long slot, int width) {
+    return SLOTS + width * (int) Math.floorMod(slot, (long) ringSize);
   }
 
-  /** Equal when the window, slots and counter width are: such limiters count identically. */
+  /** Equal when the window and slots are: such limiters count identically. */
   @Override
   public boolean equals(Object o) {
     return o instanceof SlidingWindowLimiter other && windowMillis == other.windowMillis
-        && precision == other.precision && counterBytes == other.counterBytes;
+        && precision == other.precision;
   }
 
   @Override
@@ -180,7 +222,6 @@ public final class SlidingWindowLimiter implements Limiter {
 
   @Override
   public String toString() {
-    return "sliding_window(window " + windowMillis + " ms, " + precision + " slots, " + counterBytes
-        + "-byte counters)";
+    return "sliding_window(window " + windowMillis + " ms, " + precision + " slots)";
   }
 }

@@ -9,6 +9,9 @@ public interface StateBuffer {
   /** Offset of the expiry time, common to every algorithm. */
   int EXPIRES_AT = 0;
 
+  /** Bytes of state. */
+  int size();
+
   long getLong(int offset);
 
   void putLong(int offset, long value);

@@ -60,7 +60,7 @@ public final class TokenBucketLimiter implements Limiter {
   }
 
   @Override
-  public int stateSize() {
+  public int stateSize(int storedBytes, long limit) {
     return SIZE;
   }
 
@@ -100,6 +100,25 @@ public final class TokenBucketLimiter implements Limiter {
     }
     long reset = tokens >= limit ? nowMillis : start + intervalMillis;
     return new Verdict(!admitted, limit, limit - tokens, tokens, reset);
+  }
+
+  /**
+   * Gives the tokens back. A bucket at or below its capacity is not refilled above it (a refill may have landed since
+   * the tokens were taken); one still above capacity from its initial tokens has not refilled, so it gets them all.
+   */
+  @Override
+  public void refund(StateBuffer state, long nowMillis, long hits, long limit) {
+    if (hits <= 0 || state.getLong(StateBuffer.EXPIRES_AT) == 0) {
+      return;
+    }
+    long tokens = state.getLong(TOKENS);
+    long refunded = tokens > Long.MAX_VALUE - hits ? Long.MAX_VALUE : tokens + hits;
+    if (tokens <= limit) {
+      refunded = Math.min(refunded, limit);
+    }
+    long start = state.getLong(INTERVAL_START);
+    state.putLong(TOKENS, refunded);
+    state.putLong(StateBuffer.EXPIRES_AT, fullAt(refunded, start, limit));
   }
 
   /** When the bucket will be full (the end of the current interval if it is full already). */

@@ -12,6 +12,11 @@ package dev.ratelimit.limiter;
  */
 public record Verdict(boolean overLimit, long limit, long current, long remaining, long resetAtMillis) {
 
+  /** Milliseconds until reset from {@code nowMillis}, never negative. */
+  public long millisUntilReset(long nowMillis) {
+    return Math.max(0, resetAtMillis - nowMillis);
+  }
+
   /** Seconds until reset from {@code nowMillis}, rounded up, never negative. */
   public long secondsUntilReset(long nowMillis) {
     long millis = Math.max(0, resetAtMillis - nowMillis);

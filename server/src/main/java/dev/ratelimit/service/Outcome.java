@@ -12,7 +12,9 @@ public enum Outcome {
   /** The descriptor matched no rule (or its domain is unknown). */
   NO_RULE,
   /** The store failed; the failure mode decided. */
-  STORE_FAILURE;
+  STORE_FAILURE,
+  /** The descriptor could not be evaluated (an error inside the server); the failure mode decided. */
+  DESCRIPTOR_FAILURE;
 
   public String label() {
     return name().toLowerCase(Locale.ROOT);

@@ -7,6 +7,7 @@ import dev.ratelimit.config.DomainPolicy;
 import dev.ratelimit.config.PolicyIndex;
 import dev.ratelimit.config.PolicyLoader;
 import dev.ratelimit.config.RateLimitRule;
+import dev.ratelimit.config.RejectedRequests;
 import dev.ratelimit.config.Unit;
 import dev.ratelimit.limiter.Limiter;
 import dev.ratelimit.limiter.SlidingWindowLimiter;
@@ -53,13 +54,16 @@ public final class RateLimitEngine {
   private final ThreadLocal<CounterKey> keys;
   private final ClientAddressPolicy addresses;
   private final ThreadLocal<ClientAddress> parsedAddresses = ThreadLocal.withInitial(ClientAddress::new);
-  /** Sliding windows for Envoy's limit overrides: by unit, then by counter width (1, 2, 4 bytes). */
-  private final Map<Unit, Limiter[]> overrideLimiters = new EnumMap<>(Unit.class);
+  /** Sliding windows for Envoy's limit overrides, by unit; a rule's counter of the same window is shared. */
+  private final Map<Unit, Limiter> overrideLimiters = new EnumMap<>(Unit.class);
   private final QuotaBook quotas;
+  private final RejectedRequests rejectedRequests;
 
   /**
    * @param quotas the organisations' added quotas, read by {@code dynamic} rules
    * @param addresses which entries hold client addresses and how they are keyed (docs/security.md)
+   * @param rejectedRequests what a rejected request leaves in its other descriptors' counters, for domains that do
+   *     not say
    */
   public RateLimitEngine(
       Supplier<PolicyIndex> policy,
@@ -69,7 +73,9 @@ public final class RateLimitEngine {
       FailureMode failureMode,
       ServiceMetrics metrics,
       QuotaBook quotas,
-      ClientAddressPolicy addresses) {
+      ClientAddressPolicy addresses,
+      RejectedRequests rejectedRequests) {
+    this.rejectedRequests = Objects.requireNonNull(rejectedRequests, "rejectedRequests");
     this.addresses = Objects.requireNonNull(addresses, "addresses");
     this.quotas = Objects.requireNonNull(quotas, "quotas");
     this.policy = Objects.requireNonNull(policy, "policy");
@@ -80,11 +86,8 @@ public final class RateLimitEngine {
     this.metrics = Objects.requireNonNull(metrics, "metrics");
     this.keys = ThreadLocal.withInitial(() -> new CounterKey(limits.maxKeyBytes()));
     for (Unit unit : Unit.values()) {
-      int precision = SlidingWindowLimiter.defaultPrecision(unit.length());
-      overrideLimiters.put(unit, new Limiter[] {
-          new SlidingWindowLimiter(unit.length(), precision, 1),
-          new SlidingWindowLimiter(unit.length(), precision, 2),
-          new SlidingWindowLimiter(unit.length(), precision, 4)});
+      overrideLimiters.put(unit,
+          new SlidingWindowLimiter(unit.length(), SlidingWindowLimiter.defaultPrecision(unit.length())));
     }
   }
 
@@ -123,35 +126,35 @@ public final class RateLimitEngine {
       }
       return ok.build();
     }
+    long now = clock.millis();
     Evaluation[] evaluations = new Evaluation[count];
     for (int i = 0; i < count; i++) {
-      evaluations[i] = resolve(request, domain, i);
+      try {
+        evaluations[i] = resolve(request, domain, i, now);
+      } catch (RuntimeException e) {
+        // A descriptor that cannot be evaluated is decided alone by the failure mode; the others as usual.
+        metrics.descriptorFailure(domain.domain(), i, e);
+        evaluations[i] = Evaluation.failed(e);
+      }
     }
     dropReplaced(evaluations);
-    long now = clock.millis();
-    applyCounted(evaluations, now);
+    CounterStore.Batch batch = new CounterStore.Batch(
+        domain.rejectedRequests(rejectedRequests) == RejectedRequests.COUNT_NOWHERE, failureMode == FailureMode.DENY);
+    applyCounted(evaluations, now, batch);
     RateLimitResponse.Builder response = RateLimitResponse.newBuilder();
     boolean overall = false;
     Evaluation reporter = null;
     for (int i = 0; i < count; i++) {
       Evaluation evaluation = evaluations[i];
       DescriptorStatus.Builder status = DescriptorStatus.newBuilder().setCode(Code.OK);
-      if (evaluation == null) {
-        metrics.decision(domain.domain(), null, Outcome.NO_RULE);
-      } else if (evaluation.rule.unlimited()) {
-        metrics.decision(domain.domain(), evaluation.rule, Outcome.UNLIMITED);
-        if (evaluation.rule.detailedMetric()) {
-          metrics.detailedDecision(domain.domain(), evaluation.rule, request.getDescriptors(i), Outcome.UNLIMITED);
-        }
-      } else {
-        Outcome outcome = evaluate(evaluation, now, status, domain.domain());
-        if (evaluation.rule.detailedMetric()) {
-          metrics.detailedDecision(domain.domain(), evaluation.rule, request.getDescriptors(i), outcome);
-        }
-        overall |= status.getCode() == Code.OVER_LIMIT;
-        if (evaluation.verdict != null && reportsBefore(evaluation, reporter)) {
-          reporter = evaluation;
-        }
+      Outcome outcome = evaluate(evaluation, now, status);
+      metrics.decision(domain.domain(), evaluation == null ? null : evaluation.rule, outcome);
+      if (evaluation != null && evaluation.rule != null && evaluation.rule.detailedMetric()) {
+        metrics.detailedDecision(domain.domain(), evaluation.rule, request.getDescriptors(i), outcome);
+      }
+      overall |= status.getCode() == Code.OVER_LIMIT;
+      if (evaluation != null && evaluation.verdict != null && reportsBefore(evaluation, reporter)) {
+        reporter = evaluation;
       }
       response.addStatuses(status);
     }
@@ -167,59 +170,70 @@ public final class RateLimitEngine {
 
   /**
    * Sends every counted descriptor of the request to the store in one batch (a remote store then needs one round
-   * trip), leaving each one's verdict or failure in its evaluation.
+   * trip), leaving each one's verdict or failure in its evaluation. When a descriptor that could not be evaluated
+   * rejects the request already (failure mode deny) and a rejected request counts nowhere, the others are only read.
    */
-  private void applyCounted(Evaluation[] evaluations, long now) {
+  private void applyCounted(Evaluation[] evaluations, long now, CounterStore.Batch batch) {
+    boolean rejectedAlready = false;
+    for (Evaluation e : evaluations) {
+      rejectedAlready |= e != null && e.error != null && batch.failuresReject();
+    }
+    boolean readOnly = rejectedAlready && batch.countNowhere();
     List<Evaluation> counted = new ArrayList<>(evaluations.length);
     List<CounterStore.Op> ops = new ArrayList<>(evaluations.length);
     for (Evaluation e : evaluations) {
-      if (e != null && !e.rule.unlimited()) {
-        try {
-          ops.add(new CounterStore.Op(e.key, e.rule.limiter(), e.hits, limitOf(e, now)));
-          counted.add(e);
-        } catch (StoreException failure) {
-          e.failure = failure; // the dynamic quota could not be read
-        }
+      if (e != null && e.error == null && !e.rule.unlimited()) {
+        ops.add(new CounterStore.Op(e.key, e.rule.limiter(), readOnly ? 0 : e.hits, e.limit, !e.rule.shadowMode()));
+        counted.add(e);
       }
     }
     if (ops.isEmpty()) {
       return;
     }
-    CounterStore.Result[] results = store.applyAll(ops, now);
+    CounterStore.Result[] results = store.applyAll(ops, now, batch);
     for (int i = 0; i < results.length; i++) {
       counted.get(i).verdict = results[i].verdict();
       counted.get(i).failure = results[i].failure();
     }
   }
 
-  private Outcome evaluate(Evaluation e, long now, DescriptorStatus.Builder status, String domain) {
-    if (e.failure != null) {
-      StoreException failure = e.failure;
-      metrics.storeFailure(failure);
-      metrics.decision(domain, e.rule, Outcome.STORE_FAILURE);
+  /** Fills in one descriptor's status and returns how it was decided. */
+  private Outcome evaluate(Evaluation e, long now, DescriptorStatus.Builder status) {
+    if (e == null) {
+      return Outcome.NO_RULE;
+    }
+    if (e.error != null || e.failure != null) {
+      if (e.failure != null) {
+        metrics.storeFailure(e.failure);
+      }
       status.setCode(failureMode == FailureMode.DENY ? Code.OVER_LIMIT : Code.OK);
-      return Outcome.STORE_FAILURE;
+      return e.error != null ? Outcome.DESCRIPTOR_FAILURE : Outcome.STORE_FAILURE;
+    }
+    if (e.rule.unlimited()) {
+      return Outcome.UNLIMITED;
     }
     Verdict v = e.verdict;
     Outcome outcome = !v.overLimit() ? Outcome.OK : e.rule.shadowMode() ? Outcome.SHADOW_OVER_LIMIT : Outcome.OVER_LIMIT;
-    metrics.decision(domain, e.rule, outcome);
+    long untilReset = v.millisUntilReset(now);
     status.setCode(outcome == Outcome.OVER_LIMIT ? Code.OVER_LIMIT : Code.OK)
         .setCurrentLimit(RateLimitResponse.RateLimit.newBuilder()
             .setName(e.rule.name())
             .setRequestsPerUnit((int) Math.min(v.limit(), 0xFFFF_FFFFL))
             .setUnit(e.rule.unit().proto()))
         .setLimitRemaining((int) Math.max(0, Math.min(v.remaining(), 0xFFFF_FFFFL)))
-        .setDurationUntilReset(Duration.newBuilder().setSeconds(v.secondsUntilReset(now)));
+        .setDurationUntilReset(Duration.newBuilder()
+            .setSeconds(untilReset / 1000)
+            .setNanos((int) (untilReset % 1000) * 1_000_000));
     return outcome;
   }
 
   /** The limit in force: the rule's (or override's), plus the organisation's added quota for a dynamic rule. */
-  private long limitOf(Evaluation e, long now) {
-    if (e.quotaOrg == null) {
-      return e.limit;
+  private long limitOf(long limit, String quotaOrg, long now) {
+    if (quotaOrg == null) {
+      return limit;
     }
     // Changes only at 10-minute boundaries (DESIGN §5).
-    return Math.min(e.limit + quotas.added(e.quotaOrg, now), PolicyLoader.MAX_LIMIT);
+    return Math.min(limit + quotas.added(quotaOrg, now), PolicyLoader.MAX_LIMIT);
   }
 
   /**
@@ -239,13 +253,16 @@ public final class RateLimitEngine {
   public CounterView inspect(String domainName, RateLimitDescriptor descriptor) throws InvalidRequestException {
     RateLimitRequest request = RateLimitRequest.newBuilder().setDomain(domainName).addDescriptors(descriptor).build();
     validateShape(request);
+    if (descriptor.getEntriesCount() == 0) {
+      throw new InvalidRequestException("the descriptor has no entries");
+    }
     DomainPolicy domain = policy.get().domain(domainName);
-    Evaluation e = domain == null ? null : resolve(request, domain, 0);
+    long now = clock.millis();
+    Evaluation e = domain == null ? null : resolve(request, domain, 0, now);
     if (e == null || e.rule.unlimited()) {
       return null;
     }
-    long now = clock.millis();
-    return new CounterView(e.rule, store.apply(e.key, e.rule.limiter(), now, 0, limitOf(e, now)));
+    return new CounterView(e.rule, store.apply(e.key, e.rule.limiter(), now, 0, e.limit));
   }
 
   /**
@@ -268,16 +285,25 @@ public final class RateLimitEngine {
     return c.overLimit() ? c.resetAtMillis() > r.resetAtMillis() : c.remaining() < r.remaining();
   }
 
-  /** Finds the rule and counter of descriptor {@code index}, or null when it matches none. */
-  private Evaluation resolve(RateLimitRequest request, DomainPolicy domain, int index)
-      throws InvalidRequestException {
-    RateLimitDescriptor descriptor = normaliseAddresses(request.getDescriptors(index));
+  /**
+   * Finds the rule, counter key, hits and limit of descriptor {@code index}, or null when it matches no rule. Any
+   * value a client sends resolves: a key too long for the store is counted under its digest.
+   *
+   * @throws RuntimeException when the descriptor cannot be evaluated; the caller decides it by the failure mode
+   */
+  private Evaluation resolve(RateLimitRequest request, DomainPolicy domain, int index, long now) {
+    RateLimitDescriptor descriptor = request.getDescriptors(index);
+    if (descriptor.getEntriesCount() > limits.maxEntries()) {
+      throw new IllegalArgumentException("descriptor " + index + " has " + descriptor.getEntriesCount()
+          + " entries; the maximum is " + limits.maxEntries() + " (--max-entries-per-descriptor)");
+    }
+    descriptor = normaliseAddresses(descriptor);
     DescriptorNode leaf = PolicyIndex.match(domain, descriptor);
     RateLimitRule rule = leaf == null ? null : leaf.rule();
     long limit;
     if (descriptor.hasLimit()) {
       limit = Integer.toUnsignedLong(descriptor.getLimit().getRequestsPerUnit());
-      rule = overrideRule(descriptor, rule, limit, index);
+      rule = overrideRule(descriptor, rule, index);
     } else if (rule == null) {
       return null;
     } else {
@@ -295,15 +321,12 @@ public final class RateLimitEngine {
             ? addressCounterValue(entry.getValue()) : entry.getValue());
       }
     }
-    if (key.tooLong()) {
-      throw new InvalidRequestException("descriptor " + index + ": its counter key is longer than the maximum of "
-          + key.maxBytes() + " bytes; shorten the descriptor values or raise --max-key-bytes");
+    if (key.digested()) {
+      metrics.digestedKey();
     }
-    Evaluation evaluation = new Evaluation(rule, key.toBytes(), hits(request, descriptor), limit);
-    if (rule.dynamic() != null && leaf != null) {
-      evaluation.quotaOrg = descriptor.getEntries(rule.dynamic().quotaDepth()).getValue();
-    }
-    return evaluation;
+    String quotaOrg = rule.dynamic() != null && leaf != null
+        ? descriptor.getEntries(rule.dynamic().quotaDepth()).getValue() : null;
+    return new Evaluation(rule, key.toBytes(), hits(request, descriptor), limitOf(limit, quotaOrg, now));
   }
 
   /**
@@ -365,21 +388,19 @@ public final class RateLimitEngine {
     return address.network(addresses.ipv4PrefixBits(), addresses.ipv6PrefixBits());
   }
 
-  /** Envoy's per-descriptor limit override, which replaces the matched rule (as in envoyproxy/ratelimit). */
-  private RateLimitRule overrideRule(RateLimitDescriptor descriptor, RateLimitRule matched, long limit, int index)
-      throws InvalidRequestException {
+  /**
+   * Envoy's per-descriptor limit override, which replaces the matched rule (as in envoyproxy/ratelimit): a sliding
+   * window of the override's unit, counting in the matched rule's counter when that is a sliding window of the same
+   * length (a counter is identified by what it counts, never by a limit's size).
+   */
+  private RateLimitRule overrideRule(RateLimitDescriptor descriptor, RateLimitRule matched, int index) {
     Unit unit = Unit.fromEnvoy(descriptor.getLimit().getUnit());
     if (unit == null) {
-      throw new InvalidRequestException("descriptor " + index + ": the limit override has no valid unit");
+      throw new IllegalArgumentException("descriptor " + index + ": the limit override has no valid unit");
     }
     String name = matched == null ? "override_" + unit.name().toLowerCase(java.util.Locale.ROOT) : matched.name();
     return new RateLimitRule("override/" + unit, name, 0, unit, unit.length(), Algorithm.SLIDING_WINDOW,
-        overrideLimiterFor(unit, limit), false, false, true, false, List.of());
-  }
-
-  private Limiter overrideLimiterFor(Unit unit, long limit) {
-    int width = SlidingWindowLimiter.counterBytesFor(limit);
-    return overrideLimiters.get(unit)[width == 1 ? 0 : width == 2 ? 1 : 2];
+        overrideLimiters.get(unit), false, false, true, false, List.of());
   }
 
   /**
@@ -407,23 +428,13 @@ public final class RateLimitEngine {
       throw new InvalidRequestException(count + " descriptors exceed the maximum of " + limits.maxDescriptors()
           + " per request");
     }
-    for (int i = 0; i < count; i++) {
-      int entries = request.getDescriptors(i).getEntriesCount();
-      if (entries == 0) {
-        throw new InvalidRequestException("descriptor " + i + " has no entries");
-      }
-      if (entries > limits.maxEntries()) {
-        throw new InvalidRequestException("descriptor " + i + " has " + entries + " entries; the maximum is "
-            + limits.maxEntries());
-      }
-    }
   }
 
   /** Forgets the descriptors whose rule another matched rule of the request {@code replaces}. */
   private static void dropReplaced(Evaluation[] evaluations) {
     Set<String> replaced = null;
     for (Evaluation e : evaluations) {
-      if (e != null && !e.rule.replaces().isEmpty()) {
+      if (e != null && e.rule != null && !e.rule.replaces().isEmpty()) {
         if (replaced == null) {
           replaced = new HashSet<>();
         }
@@ -434,7 +445,7 @@ public final class RateLimitEngine {
       return;
     }
     for (int i = 0; i < evaluations.length; i++) {
-      if (evaluations[i] != null && replaced.contains(evaluations[i].rule.name())) {
+      if (evaluations[i] != null && evaluations[i].rule != null && replaced.contains(evaluations[i].rule.name())) {
         evaluations[i] = null;
       }
     }
@@ -445,14 +456,14 @@ public final class RateLimitEngine {
     return HeaderValue.newBuilder().setKey(name).setValue(Long.toString(value)).build();
   }
 
-  /** One descriptor's rule, counter key and hits, then its verdict. */
+  /** One descriptor's rule, counter key, hits and limit, then its verdict; or the error that kept it from them. */
   private static final class Evaluation {
     final RateLimitRule rule;
     final byte[] key;
     final long hits;
     final long limit;
-    /** For a dynamic rule, the organisation whose added quota raises the limit. */
-    String quotaOrg;
+    /** Why the descriptor could not be evaluated (then nothing else is set). */
+    RuntimeException error;
     Verdict verdict;
     StoreException failure;
 
@@ -461,6 +472,12 @@ public final class RateLimitEngine {
       this.key = key;
       this.hits = hits;
       this.limit = limit;
+    }
+
+    static Evaluation failed(RuntimeException error) {
+      Evaluation e = new Evaluation(null, null, 0, 0);
+      e.error = error;
+      return e;
     }
   }
 }

@@ -34,6 +34,9 @@ public final class ServiceMetrics {
   private final Counter unknownDomain;
   private final Counter invalidRequests;
   private final Counter invalidClientAddresses;
+  private final Counter descriptorFailures;
+  private final Counter digestedKeys;
+  private final LogThrottle descriptorFailureLog;
   private final Map<StoreException.Kind, Counter> storeFailures = new EnumMap<>(StoreException.Kind.class);
   private final Timer latency;
   private final Map<StoreException.Kind, LogThrottle> storeFailureLogs = new EnumMap<>(StoreException.Kind.class);
@@ -62,6 +65,14 @@ public final class ServiceMetrics {
     this.invalidRequests = Counter.builder("ratelimit_invalid_requests")
         .description("Requests refused with INVALID_ARGUMENT")
         .register(registry);
+    this.descriptorFailures = Counter.builder("ratelimit_descriptor_failures")
+        .description("Descriptors that could not be evaluated (an error inside the server); the failure mode decided "
+            + "each one alone, the request's other descriptors were decided as usual")
+        .register(registry);
+    this.digestedKeys = Counter.builder("ratelimit_digested_keys")
+        .description("Counter keys longer than --max-key-bytes, counted under a SHA-256 digest of the whole key")
+        .register(registry);
+    this.descriptorFailureLog = new LogThrottle(clock, Duration.ofMinutes(1));
     this.invalidClientAddresses = Counter.builder("ratelimit_invalid_client_addresses")
         .description("Client-address entries whose value is not an IP address (they share one counter)")
         .register(registry);
@@ -165,6 +176,22 @@ public final class ServiceMetrics {
           .register(registry);
     }
     return counters;
+  }
+
+  /** Counts a descriptor that could not be evaluated, and logs it with its stack at most once a minute. */
+  public void descriptorFailure(String domain, int index, RuntimeException failure) {
+    descriptorFailures.increment();
+    long held = descriptorFailureLog.acquire();
+    if (held != LogThrottle.SUPPRESSED) {
+      log.error("descriptor {} of a request for domain '{}' could not be evaluated; the failure mode answered it{}",
+          index, domain, held == 0 ? "" : " (" + held + " more since the last message; see "
+              + "ratelimit_descriptor_failures)", failure);
+    }
+  }
+
+  /** Counts a counter key that was too long and is counted under its digest. */
+  public void digestedKey() {
+    digestedKeys.increment();
   }
 
   public void invalidClientAddress() {

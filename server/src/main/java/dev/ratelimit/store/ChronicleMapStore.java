@@ -121,28 +121,49 @@ public final class ChronicleMapStore implements CounterStore {
 
   /**
    * Runs the limiter directly on the entry's off-heap bytes under the segment's update lock: no copy of the state, no
-   * allocation beyond the verdict. A new key is inserted only when the limiter recorded something.
+   * allocation beyond the verdict. A new key is inserted only when the limiter recorded something; a state the limit
+   * has outgrown is widened first ({@link Limiter#resize}), keeping its counts.
    */
   @Override
   public Verdict apply(byte[] key, Limiter limiter, long nowMillis, long hits, long limit) {
-    int size = limiter.stateSize();
+    return onState(key, limiter, limit, state -> limiter.apply(state, nowMillis, hits, limit));
+  }
+
+  @Override
+  public void refund(byte[] key, Limiter limiter, long nowMillis, long hits, long limit) {
+    onState(key, limiter, limit, state -> {
+      limiter.refund(state, nowMillis, hits, limit);
+      return null;
+    });
+  }
+
+  /** Runs {@code action} on the key's state, sized for {@code limit}, under the segment's update lock. */
+  private <R> R onState(byte[] key, Limiter limiter, long limit, java.util.function.Function<StateBuffer, R> action) {
     try (ExternalMapQueryContext<byte[], byte[], ?> query = map.queryContext(key)) {
       query.updateLock().lock();
       MapEntry<byte[], byte[]> entry = query.entry();
-      if (entry != null && entry.value().size() == size
-          && entry.value().bytes() instanceof RandomDataOutput<?> writable) {
+      int stored = entry == null ? 0 : (int) entry.value().size();
+      int size = limiter.stateSize(stored, limit);
+      if (entry != null && stored == size && entry.value().bytes() instanceof RandomDataOutput<?> writable) {
         Data<byte[]> value = entry.value();
-        return limiter.apply(offHeapState.get().wrap(value.bytes(), writable, value.offset()), nowMillis, hits, limit);
+        return action.apply(offHeapState.get().wrap(value.bytes(), writable, value.offset(), size));
       }
-      byte[] old = entry == null ? null : entry.value().get();
-      byte[] state = old != null && old.length == size ? old : new byte[size];
-      Verdict verdict = limiter.apply(new HeapStateBuffer(state), nowMillis, hits, limit);
+      byte[] state = new byte[size];
+      if (entry != null) {
+        byte[] old = entry.value().get();
+        if (old.length == size) {
+          state = old;
+        } else {
+          limiter.resize(new HeapStateBuffer(old), new HeapStateBuffer(state));
+        }
+      }
+      R result = action.apply(new HeapStateBuffer(state));
       if (entry != null) {
         entry.doReplaceValue(query.wrapValueAsData(state));
       } else if (HeapStateBuffer.expiresAt(state) != 0) {
         query.absentEntry().doInsert(query.wrapValueAsData(state));
       }
-      return verdict;
+      return result;
     } catch (ChronicleHashClosedException e) {
       throw new StoreException(StoreException.Kind.UNAVAILABLE, "the counter map is closed", e);
     } catch (IllegalStateException e) {
@@ -155,12 +176,19 @@ public final class ChronicleMapStore implements CounterStore {
     private RandomDataInput in;
     private RandomDataOutput<?> out;
     private long base;
+    private int size;
 
-    OffHeapState wrap(RandomDataInput bytes, RandomDataOutput<?> writable, long offset) {
+    OffHeapState wrap(RandomDataInput bytes, RandomDataOutput<?> writable, long offset, int size) {
       this.in = bytes;
       this.out = writable;
       this.base = offset;
+      this.size = size;
       return this;
+    }
+
+    @Override
+    public int size() {
+      return size;
     }
 
     @Override

@@ -1,27 +1,48 @@
 package dev.ratelimit.store;
 
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
 
 /**
  * Builds the store key of one counter: the state shape, the domain and the descriptor's entries, each string
- * length-prefixed so that no choice of keys and values can make two counters collide. Reusable per thread; keys
- * longer than the configured maximum are refused rather than stored.
+ * length-prefixed so that no choice of keys and values can make two counters collide. Reusable per thread.
+ *
+ * <p>A key longer than the configured maximum is never refused (a refusal would be an error Envoy lets through): it
+ * is stored as its <b>digest form</b>, the state shape, a marker, the SHA-256 of the whole key and then the key's first
+ * bytes after the shape, readable in a dump. The marker ({@code FF FF FF FF 0F}, a varint length of 2^32 − 1) stands
+ * where a plain key has the domain's length, which no plain key can have, so a digest form never equals a plain key,
+ * and two long keys share a counter only if SHA-256 collides.
  */
 public final class CounterKey {
+  /** Smallest maximum: the digest form needs the shape, the marker and the digest. */
+  public static final int MIN_MAX_BYTES = 64;
+  private static final byte[] DIGEST_MARKER = {(byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, 0x0F};
+  private static final int SHAPE_BYTES = 4;
+  private static final int DIGEST_BYTES = 32;
+
   private final int maxBytes;
+  private final MessageDigest sha256;
   private byte[] buffer = new byte[256];
   private int length;
-  private boolean overflow;
 
   public CounterKey(int maxBytes) {
+    if (maxBytes < MIN_MAX_BYTES) {
+      throw new IllegalArgumentException("the longest counter key must be at least " + MIN_MAX_BYTES + " bytes, not "
+          + maxBytes);
+    }
     this.maxBytes = maxBytes;
+    try {
+      this.sha256 = MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is required of every JVM", e);
+    }
   }
 
   /** Starts a new key for a rule whose state has the given shape, in the given domain. */
   public CounterKey start(int stateShape, String domain) {
     length = 0;
-    overflow = false;
     putInt(stateShape);
     putString(domain);
     return this;
@@ -34,7 +55,7 @@ public final class CounterKey {
     return this;
   }
 
-  /** Bytes written so far (more than {@link #maxBytes()} when the key is too long). */
+  /** Bytes of the whole key so far (more than {@link #maxBytes()} when it will be stored in its digest form). */
   public int length() {
     return length;
   }
@@ -43,74 +64,70 @@ public final class CounterKey {
     return maxBytes;
   }
 
-  /** True when the key exceeds the maximum length and must not be stored. */
-  public boolean tooLong() {
-    return overflow;
+  /** True when the key exceeds the maximum length and {@link #toBytes()} returns its digest form. */
+  public boolean digested() {
+    return length > maxBytes;
   }
 
-  /** A copy of the key's bytes. */
+  /** The key as stored: its bytes, or its digest form when it is longer than the maximum. */
   public byte[] toBytes() {
-    if (overflow) {
-      throw new IllegalStateException("key of " + length + " bytes exceeds the maximum of " + maxBytes);
+    if (!digested()) {
+      return Arrays.copyOf(buffer, length);
     }
-    return Arrays.copyOf(buffer, length);
+    int readable = Math.min(length - SHAPE_BYTES, maxBytes - SHAPE_BYTES - DIGEST_MARKER.length - DIGEST_BYTES);
+    byte[] key = new byte[SHAPE_BYTES + DIGEST_MARKER.length + DIGEST_BYTES + readable];
+    System.arraycopy(buffer, 0, key, 0, SHAPE_BYTES);
+    System.arraycopy(DIGEST_MARKER, 0, key, SHAPE_BYTES, DIGEST_MARKER.length);
+    sha256.reset();
+    sha256.update(buffer, 0, length);
+    System.arraycopy(sha256.digest(), 0, key, SHAPE_BYTES + DIGEST_MARKER.length, DIGEST_BYTES);
+    System.arraycopy(buffer, SHAPE_BYTES, key, SHAPE_BYTES + DIGEST_MARKER.length + DIGEST_BYTES, readable);
+    return key;
   }
 
   private void putString(CharSequence s) {
     int chars = s.length();
-    // Worst case 3 bytes per UTF-16 unit; encode directly when ASCII, the common case.
     boolean ascii = true;
     for (int i = 0; i < chars && ascii; i++) {
       ascii = s.charAt(i) < 0x80;
     }
     if (ascii) {
       putVarInt(chars);
-      if (!reserve(chars)) {
-        return;
-      }
+      reserve(chars);
       for (int i = 0; i < chars; i++) {
         buffer[length++] = (byte) s.charAt(i);
       }
     } else {
+      // Unpaired surrogates become '?', as String.getBytes does: such values share a counter rather than fail.
       byte[] utf8 = s.toString().getBytes(StandardCharsets.UTF_8);
       putVarInt(utf8.length);
-      if (reserve(utf8.length)) {
-        System.arraycopy(utf8, 0, buffer, length, utf8.length);
-        length += utf8.length;
-      }
+      reserve(utf8.length);
+      System.arraycopy(utf8, 0, buffer, length, utf8.length);
+      length += utf8.length;
     }
   }
 
   private void putInt(int v) {
-    if (reserve(4)) {
-      buffer[length++] = (byte) v;
-      buffer[length++] = (byte) (v >>> 8);
-      buffer[length++] = (byte) (v >>> 16);
-      buffer[length++] = (byte) (v >>> 24);
-    }
+    reserve(4);
+    buffer[length++] = (byte) v;
+    buffer[length++] = (byte) (v >>> 8);
+    buffer[length++] = (byte) (v >>> 16);
+    buffer[length++] = (byte) (v >>> 24);
   }
 
   private void putVarInt(int v) {
-    while (reserve(1)) {
-      if ((v & ~0x7F) == 0) {
-        buffer[length++] = (byte) v;
-        return;
-      }
+    reserve(5);
+    while ((v & ~0x7F) != 0) {
       buffer[length++] = (byte) ((v & 0x7F) | 0x80);
       v >>>= 7;
     }
+    buffer[length++] = (byte) v;
   }
 
-  /** Makes room for {@code n} more bytes; false (and marks the key too long) past the maximum. */
-  private boolean reserve(int n) {
-    if (overflow || length + n > maxBytes) {
-      overflow = true;
-      length += n;
-      return false;
-    }
+  /** Makes room for {@code n} more bytes. The whole key is kept, however long, so that its digest covers all of it. */
+  private void reserve(int n) {
     if (length + n > buffer.length) {
-      buffer = Arrays.copyOf(buffer, Math.min(maxBytes, Math.max(buffer.length * 2, length + n)));
+      buffer = Arrays.copyOf(buffer, Math.max(buffer.length * 2, length + n));
     }
-    return true;
   }
 }

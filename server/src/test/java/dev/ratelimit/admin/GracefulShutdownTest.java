@@ -85,6 +85,11 @@ class GracefulShutdownTest {
     }
 
     @Override
+    public void refund(byte[] key, Limiter limiter, long nowMillis, long hits, long limit) {
+      delegate.refund(key, limiter, nowMillis, hits, limit);
+    }
+
+    @Override
     public <R> R update(byte[] key, StateUpdate<R> update, long nowMillis) {
       return delegate.update(key, update, nowMillis);
     }

@@ -35,7 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
 class HotReloadTest {
   private static final RateLimitDescriptor STEADY = descriptor("plan", "steady");
   private static final RateLimitDescriptor CHANGING = descriptor("plan", "changing");
-  /** Both limits use 2-byte slot counters (256..65,535), so lowering one keeps its counters. */
+  /** Lowering a limit keeps its counters (so does crossing a counter width: see PolicyDiffTest). */
   private static final long BEFORE = 65_000;
   private static final long AFTER = 300;
 
@@ -44,6 +44,10 @@ class HotReloadTest {
   @TempDir
   Path dir;
 
+  /**
+   * The policy; every call counts in the steady rule even when the changing rule rejects it (envoyproxy/ratelimit's
+   * behaviour, {@code rejected_requests: count_within_limit}), so the steady count proves no call was lost in a swap.
+   */
   private static String policy(long changingLimit) {
     return """
         domain: ops
@@ -54,6 +58,7 @@ class HotReloadTest {
           - key: plan
             value: changing
             rate_limit: {unit: hour, requests_per_unit: %d}
+        rejected_requests: count_within_limit
         """.formatted(changingLimit);
   }
 

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 class FixedWindowLimiterTest {
   private static final long T0 = 1_767_225_600_000L; // 2026-01-01T00:00:00Z, a window boundary
   private final FixedWindowLimiter tenSeconds = new FixedWindowLimiter(Duration.ofSeconds(10));
-  private final HeapStateBuffer state = new HeapStateBuffer(new byte[tenSeconds.stateSize()]);
+  private final HeapStateBuffer state = new HeapStateBuffer(new byte[tenSeconds.stateSize(0, 100)]);
 
   private Verdict hit(long at, long hits) {
     return tenSeconds.apply(state, at, hits, 100);

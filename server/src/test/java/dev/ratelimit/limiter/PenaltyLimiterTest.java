@@ -16,7 +16,7 @@ class PenaltyLimiterTest {
   /** 10 per 10 s fixed window; penalty once a client sent more than twice its limit in a window, for 60 s. */
   private final PenaltyLimiter limiter = new PenaltyLimiter(new FixedWindowLimiter(Duration.ofSeconds(10)),
       new BigDecimal("2"), Duration.ofSeconds(60), Duration.ofSeconds(10));
-  private final HeapStateBuffer state = new HeapStateBuffer(new byte[limiter.stateSize()]);
+  private final HeapStateBuffer state = new HeapStateBuffer(new byte[limiter.stateSize(0, LIMIT)]);
 
   private Verdict hit(long at) {
     return limiter.apply(state, at, 1, LIMIT);
@@ -62,7 +62,7 @@ class PenaltyLimiterTest {
   void aFactorOfOnePenalisesTheFirstRejection() {
     PenaltyLimiter strict = new PenaltyLimiter(new SlidingWindowLimiter(Duration.ofSeconds(10), 10),
         BigDecimal.ONE, Duration.ofSeconds(30), Duration.ofSeconds(10));
-    HeapStateBuffer s = new HeapStateBuffer(new byte[strict.stateSize()]);
+    HeapStateBuffer s = new HeapStateBuffer(new byte[strict.stateSize(0, LIMIT)]);
     for (int i = 0; i < 10; i++) {
       assertFalse(strict.apply(s, T0, 1, LIMIT).overLimit());
     }
@@ -95,7 +95,7 @@ class PenaltyLimiterTest {
     // A token bucket refills to full within 1 s and would then let its key expire; the penalty lasts 60 s.
     PenaltyLimiter bucket = new PenaltyLimiter(new TokenBucketLimiter(10, 10, Duration.ofSeconds(1)),
         new BigDecimal("2"), Duration.ofSeconds(60), Duration.ofSeconds(1));
-    HeapStateBuffer s = new HeapStateBuffer(new byte[bucket.stateSize()]);
+    HeapStateBuffer s = new HeapStateBuffer(new byte[bucket.stateSize(0, LIMIT)]);
     Verdict v = null;
     for (int i = 0; i < 31 && (v == null || v.resetAtMillis() < T0 + 60_000); i++) {
       v = bucket.apply(s, T0 + i, 1, LIMIT);

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 class SlidingWindowLimiterTest {
   private static final long T0 = 1_767_225_600_000L; // 2026-01-01T00:00:00Z, a slot boundary
   private final SlidingWindowLimiter freePlan = new SlidingWindowLimiter(Duration.ofSeconds(60), 60);
-  private final HeapStateBuffer state = new HeapStateBuffer(new byte[freePlan.stateSize()]);
+  private final HeapStateBuffer state = new HeapStateBuffer(new byte[freePlan.stateSizeFor(4)]);
 
   private Verdict hit(long at) {
     return freePlan.apply(state, at, 1, 60);
@@ -113,7 +113,7 @@ class SlidingWindowLimiterTest {
     assertTrue(v.overLimit());
     assertEquals(1, v.current());
     Verdict max = new SlidingWindowLimiter(Duration.ofSeconds(60), 60)
-        .apply(new HeapStateBuffer(new byte[freePlan.stateSize()]), T0, 0xFFFF_FFFFL, 0xFFFF_FFFFL);
+        .apply(new HeapStateBuffer(new byte[freePlan.stateSize(0, 0xFFFF_FFFFL)]), T0, 0xFFFF_FFFFL, 0xFFFF_FFFFL);
     assertFalse(max.overLimit());
     assertEquals(0xFFFF_FFFFL, max.current(), "a slot holds up to 2^32-1 hits (unsigned)");
   }
@@ -143,7 +143,7 @@ class SlidingWindowLimiterTest {
   @Test
   void aOneSecondWindowUsesTwentyMillisecondSlots() {
     SlidingWindowLimiter perSecond = new SlidingWindowLimiter(Duration.ofSeconds(1), 50);
-    HeapStateBuffer s = new HeapStateBuffer(new byte[perSecond.stateSize()]);
+    HeapStateBuffer s = new HeapStateBuffer(new byte[perSecond.stateSizeFor(4)]);
     for (int i = 0; i < 100; i++) {
       assertFalse(perSecond.apply(s, T0 + i, 1, 100).overLimit());
     }
@@ -157,14 +157,15 @@ class SlidingWindowLimiterTest {
     assertEquals(2, SlidingWindowLimiter.counterBytesFor(256));
     assertEquals(2, SlidingWindowLimiter.counterBytesFor(65_535));
     assertEquals(4, SlidingWindowLimiter.counterBytesFor(65_536));
-    SlidingWindowLimiter narrow = new SlidingWindowLimiter(Duration.ofSeconds(60), 60, 1);
-    assertEquals(20 + 61, narrow.stateSize());
-    HeapStateBuffer s = new HeapStateBuffer(new byte[narrow.stateSize()]);
+    SlidingWindowLimiter narrow = new SlidingWindowLimiter(Duration.ofSeconds(60), 60);
+    assertEquals(20 + 61, narrow.stateSize(0, 255));
+    assertEquals(20 + 2 * 61, narrow.stateSize(20 + 61, 1_000), "a store widens a state the limit outgrew");
+    HeapStateBuffer s = new HeapStateBuffer(new byte[narrow.stateSize(0, 255)]);
     assertFalse(narrow.apply(s, T0, 255, 1_000).overLimit());
     Verdict wouldWrap = narrow.apply(s, T0, 1, 1_000);
     assertTrue(wouldWrap.overLimit(), "a full one-byte slot rejects rather than wrapping to zero");
     assertEquals(255, wouldWrap.current());
     assertFalse(narrow.apply(s, T0 + 1_000, 1, 1_000).overLimit(), "the next slot has room");
-    assertTrue(narrow.stateShape() != freePlan.stateShape(), "widths do not share counters");
+    assertEquals(freePlan.stateShape(), narrow.stateShape(), "a counter is identified by what it counts, not its width");
   }
 }

@@ -14,7 +14,7 @@ class TokenBucketLimiterTest {
 
   /** Pro II: 500 initial, capacity 500, 50 refilled per second. */
   private final TokenBucketLimiter proTwo = new TokenBucketLimiter(500, 50, Duration.ofSeconds(1));
-  private final HeapStateBuffer state = new HeapStateBuffer(new byte[proTwo.stateSize()]);
+  private final HeapStateBuffer state = new HeapStateBuffer(new byte[proTwo.stateSize(0, 500)]);
 
   private Verdict take(long at, long hits) {
     return proTwo.apply(state, at, hits, 500);
@@ -74,7 +74,7 @@ class TokenBucketLimiterTest {
   @Test
   void aBucketStartingEmptyFillsFromItsFirstRequest() {
     TokenBucketLimiter empty = new TokenBucketLimiter(0, 10, Duration.ofSeconds(1));
-    HeapStateBuffer s = new HeapStateBuffer(new byte[empty.stateSize()]);
+    HeapStateBuffer s = new HeapStateBuffer(new byte[empty.stateSize(0, 100)]);
     Verdict first = empty.apply(s, T0, 1, 100);
     assertTrue(first.overLimit());
     assertEquals(T0 + 1_000, first.resetAtMillis(), "the refill clock started with the rejected request");

@@ -196,9 +196,6 @@ class RateLimitServiceTest {
   void badInputGetsAClearStatusAndTheServerStaysUp() {
     assertEquals(Status.Code.INVALID_ARGUMENT, errorOf(request("", FREE_ACME)));
     assertEquals(Status.Code.INVALID_ARGUMENT, errorOf(request("api")));
-    assertEquals(Status.Code.INVALID_ARGUMENT, errorOf(request("api", RateLimitDescriptor.getDefaultInstance())));
-    assertEquals(Status.Code.INVALID_ARGUMENT,
-        errorOf(request("api", descriptor("tier", "free", "org", "x".repeat(10_240)))));
     RateLimitRequest.Builder many = RateLimitRequest.newBuilder().setDomain("api");
     for (int i = 0; i < 1_000; i++) {
       many.addDescriptors(FREE_ACME);
@@ -210,7 +207,33 @@ class RateLimitServiceTest {
     RateLimitResponse after = call(FREE_ACME);
     assertEquals(Code.OK, after.getOverallCode());
     assertEquals("1", headers(after).get("x-ratelimit-current"), "refused requests counted nothing");
-    assertEquals(5.0, server.registry().get("ratelimit_invalid_requests").counter().count());
+    assertEquals(3.0, server.registry().get("ratelimit_invalid_requests").counter().count());
+  }
+
+  @Test
+  void whatAClientControlsIsDecidedPerDescriptorNeverRefused() {
+    RateLimitDescriptor empty = RateLimitDescriptor.getDefaultInstance();
+    RateLimitResponse withEmpty = call(FREE_ACME, empty);
+    assertEquals(Code.OK, withEmpty.getOverallCode(), "an empty descriptor matches no rule");
+    assertEquals(2, withEmpty.getStatusesCount());
+    assertEquals(60, withEmpty.getStatuses(0).getCurrentLimit().getRequestsPerUnit(), "the plan was decided");
+
+    // A 10 kB organisation is counted under a digest of its whole key: limited like any other.
+    RateLimitDescriptor longOrg = descriptor("tier", "free", "org", "x".repeat(10_240));
+    RateLimitDescriptor otherLongOrg = descriptor("tier", "free", "org", "x".repeat(10_239) + "y");
+    for (int i = 0; i < 60; i++) {
+      assertEquals(Code.OK, call(longOrg).getOverallCode());
+    }
+    RateLimitResponse over = call(longOrg, FREE_ACME);
+    assertEquals(Code.OVER_LIMIT, over.getOverallCode(), "the 61st call of a long org is over the free plan");
+    assertEquals(Code.OVER_LIMIT, over.getStatuses(0).getCode());
+    assertEquals("60", headers(over).get("x-ratelimit-current"));
+    assertEquals("1", headers(call(withHits(otherLongOrg, 1))).get("x-ratelimit-current"),
+        "a long key differing only in its last byte has its own counter");
+    assertEquals("2", headers(call(FREE_ACME)).get("x-ratelimit-current"),
+        "the request rejected by the long org's plan was not counted in acme's plan");
+    assertTrue(server.registry().get("ratelimit_digested_keys").counter().count() >= 62);
+    assertEquals(0.0, server.registry().get("ratelimit_invalid_requests").counter().count());
   }
 
   @Test

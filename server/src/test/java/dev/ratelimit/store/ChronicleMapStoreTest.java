@@ -15,7 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ChronicleMapStoreTest extends CounterStoreContract {
 
   private static ChronicleMapStore open(Path file, long entries) throws Exception {
-    return ChronicleMapStore.open(new ChronicleMapStore.Settings(entries, 32, PER_MINUTE.stateSize(), file));
+    return ChronicleMapStore.open(new ChronicleMapStore.Settings(entries, 32, PER_MINUTE.stateSizeFor(4), file));
   }
 
   @Override

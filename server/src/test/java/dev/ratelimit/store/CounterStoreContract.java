@@ -211,6 +211,81 @@ public abstract class CounterStoreContract {
     assertEquals(2, store.apply(bytes("plan"), PER_MINUTE, T0 + 20, 0, 2).current());
   }
 
+  private static final CounterStore.Batch COUNT_NOWHERE = new CounterStore.Batch(true, false);
+
+  private long current(byte[] key, dev.ratelimit.limiter.Limiter limiter, long at, long limit) {
+    return store.apply(key, limiter, at, 0, limit).current();
+  }
+
+  @Test
+  public void aRejectedRequestCountsNowhereAcrossEveryAlgorithm() {
+    FixedWindowLimiter tenSeconds = new FixedWindowLimiter(Duration.ofSeconds(10));
+    TokenBucketLimiter bucket = new TokenBucketLimiter(10, 1, Duration.ofSeconds(1));
+    store.apply(bytes("blocked"), PER_MINUTE, T0, 1, 1); // the firewall's one allowed request is used
+    List<CounterStore.Op> ops = List.of(
+        new CounterStore.Op(bytes("plan"), PER_MINUTE, 1, 60),
+        new CounterStore.Op(bytes("fixed"), tenSeconds, 2, 100),
+        new CounterStore.Op(bytes("blocked"), PER_MINUTE, 1, 1),
+        new CounterStore.Op(bytes("bucket"), bucket, 3, 10));
+    CounterStore.Result[] results = store.applyAll(ops, T0 + 10, COUNT_NOWHERE);
+    assertFalse(results[0].verdict().overLimit());
+    assertEquals(1, results[0].verdict().current(), "each descriptor still reports its own decision");
+    assertTrue(results[2].verdict().overLimit());
+    assertFalse(results[3].verdict().overLimit());
+    assertEquals(0, current(bytes("plan"), PER_MINUTE, T0 + 20, 60), "the plan kept nothing");
+    assertEquals(0, current(bytes("fixed"), tenSeconds, T0 + 20, 100), "the fixed window kept nothing");
+    assertEquals(0, current(bytes("bucket"), bucket, T0 + 20, 10), "the bucket got its tokens back");
+    assertEquals(1, current(bytes("blocked"), PER_MINUTE, T0 + 20, 1), "the rejected hit was never recorded");
+
+    CounterStore.Result[] independent = store.applyAll(ops, T0 + 30);
+    assertTrue(independent[2].verdict().overLimit());
+    assertEquals(1, current(bytes("plan"), PER_MINUTE, T0 + 40, 60), "envoyproxy/ratelimit's behaviour on request");
+  }
+
+  @Test
+  public void aShadowRuleOverItsLimitRejectsNothingSoTheOthersKeepTheirHits() {
+    store.apply(bytes("shadow"), PER_MINUTE, T0, 1, 1);
+    CounterStore.Result[] results = store.applyAll(List.of(
+        new CounterStore.Op(bytes("plan"), PER_MINUTE, 1, 60),
+        new CounterStore.Op(bytes("shadow"), PER_MINUTE, 1, 1, false)), T0 + 10, COUNT_NOWHERE);
+    assertTrue(results[1].verdict().overLimit(), "reported over its limit");
+    assertEquals(1, current(bytes("plan"), PER_MINUTE, T0 + 20, 60));
+  }
+
+  @Test
+  public void aRejectedRequestIsTakenBackFromTheSlotItWasCountedIn() {
+    for (int s = 0; s < 5; s++) {
+      store.apply(bytes("plan"), PER_MINUTE, T0 + s * 1_000L, 1, 60);
+    }
+    store.apply(bytes("blocked"), PER_MINUTE, T0, 1, 1);
+    store.applyAll(List.of(
+        new CounterStore.Op(bytes("plan"), PER_MINUTE, 2, 60),
+        new CounterStore.Op(bytes("blocked"), PER_MINUTE, 1, 1)), T0 + 5_500, COUNT_NOWHERE);
+    Verdict after = store.apply(bytes("plan"), PER_MINUTE, T0 + 5_600, 0, 60);
+    assertEquals(5, after.current());
+    assertEquals(T0 + 61_000, after.resetAtMillis(), "the oldest hit is still the one of second 0");
+    assertEquals(4, current(bytes("plan"), PER_MINUTE, T0 + 61_000, 60), "second 0 aged out, seconds 1-4 remain");
+    assertEquals(0, current(bytes("plan"), PER_MINUTE, T0 + 65_000, 60), "nothing was left in second 5");
+  }
+
+  @Test
+  public void raisingALimitPastTheCounterWidthKeepsEveryCount() {
+    assertFalse(store.apply(KEY, PER_MINUTE, T0, 200, 250).overLimit(), "200 hits in a one-byte counter");
+    Verdict raised = store.apply(KEY, PER_MINUTE, T0 + 1_000, 150, 300);
+    assertTrue(raised.overLimit(), "200 + 150 > 300: the 200 were kept when the counter widened");
+    assertEquals(200, raised.current());
+    assertFalse(store.apply(KEY, PER_MINUTE, T0 + 1_000, 100, 300).overLimit());
+    assertTrue(store.apply(KEY, PER_MINUTE, T0 + 1_000, 1, 300).overLimit());
+    Verdict huge = store.apply(KEY, PER_MINUTE, T0 + 2_000, 70_000, 1_000_000);
+    assertFalse(huge.overLimit(), "two-byte slots widen to four bytes");
+    assertEquals(70_300, huge.current());
+    Verdict lowered = store.apply(KEY, PER_MINUTE, T0 + 3_000, 1, 250);
+    assertTrue(lowered.overLimit());
+    assertEquals(250 - 70_300, lowered.remaining(), "a lowered limit sees every count (remaining is negative)");
+    assertEquals(70_100, current(KEY, PER_MINUTE, T0 + 61_000, 250), "second 0's 200 age out on time after widening");
+    assertEquals(0, current(KEY, PER_MINUTE, T0 + 63_000, 250));
+  }
+
   @Test
   public void stateExpiresWhenItsNewestHitAgesOut() throws Exception {
     hit(T0 + 500);

@@ -23,12 +23,12 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class CrashRecoveryTest {
   private static final long T0 = 1_767_225_600_000L;
-  private static final SlidingWindowLimiter PER_HOUR = new SlidingWindowLimiter(Duration.ofHours(1), 60, 2);
+  private static final SlidingWindowLimiter PER_HOUR = new SlidingWindowLimiter(Duration.ofHours(1), 60);
   private static final byte[] KEY = "org-acme".getBytes(StandardCharsets.UTF_8);
   private static final byte[] OTHER = "org-other".getBytes(StandardCharsets.UTF_8);
 
   private static ChronicleMapStore open(Path file) throws Exception {
-    return ChronicleMapStore.open(new ChronicleMapStore.Settings(10_000, 32, PER_HOUR.stateSize(), file));
+    return ChronicleMapStore.open(new ChronicleMapStore.Settings(10_000, 32, PER_HOUR.stateSizeFor(2), file));
   }
 
   @Test

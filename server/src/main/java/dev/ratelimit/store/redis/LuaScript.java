@@ -8,11 +8,10 @@ import dev.ratelimit.limiter.TokenBucketLimiter;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.math.BigDecimal;
-import java.math.RoundingMode;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 
@@ -27,10 +26,8 @@ final class LuaScript {
   static final long MAX_EXACT = 1L << 53;
 
   private static final byte[] REDIS_TIME = new byte[0];
-  private static final byte[] SLIDING_WINDOW = ascii("sliding_window");
-  private static final byte[] FIXED_WINDOW = ascii("fixed_window");
-  private static final byte[] TOKEN_BUCKET = ascii("token_bucket");
-  private static final byte[] PENALTY = ascii("penalty");
+  private static final byte[] ONE = ascii("1");
+  private static final byte[] ZERO = ascii("0");
 
   private final byte[] source;
   private final String sha1;
@@ -66,73 +63,52 @@ final class LuaScript {
     return sha1;
   }
 
-  /** Whether the decision script implements {@code limiter}'s algorithm (others run in Java over compare-and-set). */
-  static boolean supports(Limiter limiter) {
-    if (limiter instanceof PenaltyLimiter penalty) {
-      return !(penalty.inner() instanceof PenaltyLimiter) && supports(penalty.inner());
-    }
-    return limiter instanceof SlidingWindowLimiter || limiter instanceof FixedWindowLimiter
-        || limiter instanceof TokenBucketLimiter;
-  }
-
   /** The time argument: the caller's milliseconds, or empty to make the script read Redis {@code TIME}. */
   static byte[] timeArgument(TimeSource timeSource, long nowMillis) {
     return timeSource == TimeSource.REDIS ? REDIS_TIME : ascii(Long.toString(nowMillis));
   }
 
   /**
-   * Appends one key's arguments: algorithm, hits, limit, then the algorithm's parameters preceded by their count.
+   * Appends one key's arguments: algorithm, hits, limit, whether it enforces, then the algorithm's parameters preceded
+   * by their count.
    *
-   * @throws IllegalArgumentException when the script has no implementation of the limiter's algorithm
+   * @throws IllegalArgumentException for a penalty around a penalty (the policy loader never builds one)
    */
-  static void appendArguments(List<byte[]> args, Limiter limiter, long hits, long limit) {
-    if (limiter instanceof PenaltyLimiter penalty && supports(penalty)) {
-      // The penalty's parameters, then the wrapped algorithm's arguments without their hits and limit.
-      List<byte[]> inner = new java.util.ArrayList<>();
-      appendArguments(inner, penalty.inner(), hits, limit);
-      int innerParameters = inner.size() - 4; // after its name, hits, limit and parameter count
-      common(args, PENALTY, hits, limit, 4 + innerParameters);
-      args.add(number(Math.min(threshold(penalty, limit), MAX_EXACT)));
-      args.add(number(penalty.durationMillis()));
-      args.add(number(penalty.windowMillis()));
-      args.add(inner.get(0));
-      args.addAll(inner.subList(4, inner.size()));
-      return;
-    }
-    if (limiter instanceof SlidingWindowLimiter sw) {
-      common(args, SLIDING_WINDOW, hits, limit, 3);
-      args.add(number(sw.slotMillis()));
-      args.add(number(sw.precision()));
-      args.add(number((1L << (8 * sw.counterBytes())) - 1));
-      return;
-    }
-    if (limiter instanceof FixedWindowLimiter fw) {
-      common(args, FIXED_WINDOW, hits, limit, 1);
-      args.add(number(fw.windowMillis()));
-      return;
-    }
-    if (limiter instanceof TokenBucketLimiter tb) {
-      common(args, TOKEN_BUCKET, hits, limit, 3);
-      args.add(number(Math.min(tb.initialTokens(), MAX_EXACT)));
-      args.add(number(Math.min(tb.refillTokens(), MAX_EXACT)));
-      args.add(number(tb.refillIntervalMillis()));
-      return;
-    }
-    throw new IllegalArgumentException("the Redis store has no script for " + limiter.getClass().getSimpleName());
-  }
-
-  /** Rejected hits in one window beyond which a penalty starts: {@code floor((overFactor − 1) × limit)}. */
-  private static long threshold(PenaltyLimiter penalty, long limit) {
-    BigDecimal t = penalty.overFactor().subtract(BigDecimal.ONE).multiply(BigDecimal.valueOf(limit))
-        .setScale(0, RoundingMode.FLOOR);
-    return t.compareTo(BigDecimal.valueOf(Long.MAX_VALUE)) >= 0 ? Long.MAX_VALUE : t.longValue();
-  }
-
-  private static void common(List<byte[]> args, byte[] algorithm, long hits, long limit, int parameters) {
-    args.add(algorithm);
+  static void appendArguments(List<byte[]> args, Limiter limiter, long hits, long limit, boolean enforcing) {
+    List<byte[]> algorithm = algorithm(limiter, limit);
+    args.add(algorithm.get(0));
     args.add(number(Math.min(hits, MAX_EXACT)));
     args.add(number(Math.min(limit, MAX_EXACT)));
-    args.add(number(parameters));
+    args.add(enforcing ? ONE : ZERO);
+    args.add(number(algorithm.size() - 1));
+    args.addAll(algorithm.subList(1, algorithm.size()));
+  }
+
+  /**
+   * The algorithm's name as the script knows it, then its parameters as the script reads them; a penalty's end with
+   * the name and parameters of the algorithm it wraps.
+   */
+  private static List<byte[]> algorithm(Limiter limiter, long limit) {
+    if (limiter instanceof SlidingWindowLimiter sw) {
+      return List.of(ascii("sliding_window"), number(sw.slotMillis()), number(sw.precision()));
+    }
+    if (limiter instanceof FixedWindowLimiter fw) {
+      return List.of(ascii("fixed_window"), number(fw.windowMillis()));
+    }
+    if (limiter instanceof TokenBucketLimiter tb) {
+      return List.of(ascii("token_bucket"), number(Math.min(tb.initialTokens(), MAX_EXACT)),
+          number(Math.min(tb.refillTokens(), MAX_EXACT)), number(tb.refillIntervalMillis()));
+    }
+    if (limiter instanceof PenaltyLimiter penalty && !(penalty.inner() instanceof PenaltyLimiter)) {
+      List<byte[]> all = new ArrayList<>();
+      all.add(ascii("penalty"));
+      all.add(number(Math.min(penalty.threshold(limit), MAX_EXACT)));
+      all.add(number(penalty.durationMillis()));
+      all.add(number(penalty.windowMillis()));
+      all.addAll(algorithm(penalty.inner(), limit));
+      return all;
+    }
+    throw new IllegalArgumentException("the Redis store has no script for " + limiter);
   }
 
   static byte[] number(long value) {

@@ -60,6 +60,10 @@ public final class RedisStore implements CounterStore {
   private static final byte[] EMPTY = new byte[0];
   private static final byte[] GET = LuaScript.ascii("get");
   private static final byte[] CAS = LuaScript.ascii("cas");
+  private static final byte[] INDEPENDENT = LuaScript.ascii("independent");
+  private static final byte[] NOWHERE = LuaScript.ascii("nowhere");
+  private static final byte[] REJECTED = LuaScript.ascii("rejected");
+  private static final byte[] REFUND = LuaScript.ascii("refund");
 
   /**
    * How to reach Redis and decide there.
@@ -157,7 +161,7 @@ public final class RedisStore implements CounterStore {
       }
       // One call with no keys: proves the script runs on this Redis and warms the path before the first request.
       connection.commands().evalsha(script.sha1(), ScriptOutputType.MULTI, new byte[0][],
-          LuaScript.timeArgument(settings.timeSource(), 0)).get(10, TimeUnit.SECONDS);
+          LuaScript.timeArgument(settings.timeSource(), 0), INDEPENDENT).get(10, TimeUnit.SECONDS);
     } catch (ExecutionException | TimeoutException | RuntimeException e) {
       connection.close();
       throw new IOException("cannot load the rate-limit script into Redis at " + settings.uri() + ": " + e, e);
@@ -178,54 +182,95 @@ public final class RedisStore implements CounterStore {
 
   @Override
   public Verdict apply(byte[] key, Limiter limiter, long nowMillis, long hits, long limit) {
-    Result result = applyAll(List.of(new Op(key, limiter, hits, limit)), nowMillis)[0];
+    Result result = applyAll(List.of(new Op(key, limiter, hits, limit)), nowMillis, Batch.INDEPENDENT)[0];
     if (result.failure() != null) {
       throw result.failure();
     }
     return result.verdict();
   }
 
+  /**
+   * Takes hits back at {@code nowMillis} (with {@link TimeSource#REDIS}: at Redis's time now). The store's own batches
+   * take back the hits of a rejected request inside the deciding script, or at that script's time.
+   */
   @Override
-  public Result[] applyAll(List<Op> ops, long nowMillis) {
+  public void refund(byte[] key, Limiter limiter, long nowMillis, long hits, long limit) {
+    Op op = new Op(key, limiter, hits, limit);
+    Call call = send(List.of(op), List.of(0), LuaScript.timeArgument(settings.timeSource(), nowMillis), REFUND);
+    try {
+      await(call, System.nanoTime() + timeoutNanos);
+    } catch (ExecutionException | TimeoutException | RuntimeException e) {
+      throw failure(e);
+    }
+  }
+
+  @Override
+  public Result[] applyAll(List<Op> ops, long nowMillis, Batch batch) {
     long deadline = System.nanoTime() + timeoutNanos;
     Result[] results = new Result[ops.size()];
+    boolean rejectedLocally = false;
     // Ops not answered locally, grouped by the calls that carry them (one per slot on a cluster, else one).
-    Map<Integer, List<Integer>> calls = new LinkedHashMap<>();
-    List<Integer> inJava = null;
+    Map<Integer, List<Integer>> routes = new LinkedHashMap<>();
     for (int i = 0; i < results.length; i++) {
       Op op = ops.get(i);
       Verdict cached = cacheable(op) ? overLimit.rejection(op.key(), op.hits(), op.limit(), nowMillis) : null;
       if (cached != null) {
         localRejections.incrementAndGet();
-        results[i] = new Result(cached, null);
-        continue;
-      }
-      if (!LuaScript.supports(op.limiter())) {
-        if (inJava == null) {
-          inJava = new ArrayList<>(1);
-        }
-        inJava.add(i);
+        results[i] = Result.of(cached);
+        rejectedLocally |= batch.rejects(op, results[i]);
         continue;
       }
       int route = connection.cluster() ? SlotHash.getSlot(redisKey(op.key())) : 0;
-      calls.computeIfAbsent(route, r -> new ArrayList<>(2)).add(i);
+      routes.computeIfAbsent(route, r -> new ArrayList<>(2)).add(i);
     }
-    if (inJava != null) {
-      for (int i : inJava) {
-        results[i] = applyInJava(ops.get(i), nowMillis);
-      }
-    }
-    if (calls.isEmpty()) {
+    if (routes.isEmpty()) {
       return results;
     }
-    List<Call> sent = new ArrayList<>(calls.size());
-    for (List<Integer> indexes : calls.values()) {
-      sent.add(send(ops, indexes, nowMillis));
+    byte[] mode = !batch.countNowhere() ? INDEPENDENT : rejectedLocally ? REJECTED : NOWHERE;
+    byte[] time = LuaScript.timeArgument(settings.timeSource(), nowMillis);
+    List<Call> calls = new ArrayList<>(routes.size());
+    for (List<Integer> indexes : routes.values()) {
+      calls.add(send(ops, indexes, time, mode));
     }
-    for (Call call : sent) {
-      complete(call, ops, results, nowMillis, deadline);
+    long[] scriptNow = new long[calls.size()];
+    for (int c = 0; c < calls.size(); c++) {
+      scriptNow[c] = complete(calls.get(c), ops, results, nowMillis, deadline);
+    }
+    if (mode == NOWHERE && calls.size() > 1 && batch.rejects(ops, results)) {
+      refundAcrossCalls(ops, results, calls, scriptNow, deadline);
     }
     return results;
+  }
+
+  /**
+   * A request rejected by one call of a cluster batch (or by a failure): the other calls admitted hits that their
+   * scripts could not know to take back. Each is taken back at its own call's script time, in one call per slot.
+   * A refund that fails leaves the hits counted (over-counting, never under).
+   */
+  private void refundAcrossCalls(List<Op> ops, Result[] results, List<Call> calls, long[] scriptNow, long deadline) {
+    List<Call> refunds = new ArrayList<>();
+    for (int c = 0; c < calls.size(); c++) {
+      Call call = calls.get(c);
+      boolean refundedByScript = false;
+      List<Integer> recorded = new ArrayList<>();
+      for (int i : call.indexes()) {
+        Result result = results[i];
+        refundedByScript |= result.verdict() != null && ops.get(i).enforcing() && result.verdict().overLimit();
+        if (Batch.recorded(ops.get(i), result)) {
+          recorded.add(i);
+        }
+      }
+      if (!refundedByScript && !recorded.isEmpty()) {
+        refunds.add(send(ops, recorded, LuaScript.number(scriptNow[c]), REFUND));
+      }
+    }
+    for (Call refund : refunds) {
+      try {
+        await(refund, deadline);
+      } catch (ExecutionException | TimeoutException | RuntimeException e) {
+        failures.incrementAndGet();
+      }
+    }
   }
 
   /**
@@ -236,18 +281,19 @@ public final class RedisStore implements CounterStore {
     return !(op.limiter() instanceof PenaltyLimiter);
   }
 
-  /** The arguments of one script call and its reply in flight. */
+  /** The arguments of one script call and its reply in flight, or why it could not be sent. */
   private record Call(List<Integer> indexes, byte[][] keys, byte[][] args, RedisFuture<List<Object>> reply,
       RuntimeException refused) {}
 
-  private Call send(List<Op> ops, List<Integer> indexes, long nowMillis) {
+  private Call send(List<Op> ops, List<Integer> indexes, byte[] time, byte[] mode) {
     byte[][] keys = new byte[indexes.size()][];
-    List<byte[]> args = new ArrayList<>(1 + 6 * indexes.size());
-    args.add(LuaScript.timeArgument(settings.timeSource(), nowMillis));
+    List<byte[]> args = new ArrayList<>(2 + 8 * indexes.size());
+    args.add(time);
+    args.add(mode);
     for (int j = 0; j < keys.length; j++) {
       Op op = ops.get(indexes.get(j));
       keys[j] = redisKey(op.key());
-      LuaScript.appendArguments(args, op.limiter(), op.hits(), op.limit());
+      LuaScript.appendArguments(args, op.limiter(), op.hits(), op.limit(), op.enforcing());
     }
     byte[][] argv = args.toArray(new byte[0][]);
     try {
@@ -257,31 +303,35 @@ public final class RedisStore implements CounterStore {
     }
   }
 
-  private void complete(Call call, List<Op> ops, Result[] results, long nowMillis, long deadline) {
+  /** Waits for a call's reply, running the script by source once when Redis lost it (a restart or failover). */
+  private List<Object> await(Call call, long deadline) throws ExecutionException, TimeoutException {
     if (call.refused() != null) {
-      fail(call, results, call.refused());
-      return;
+      throw call.refused();
     }
+    try {
+      return await(call.reply(), deadline);
+    } catch (ExecutionException e) {
+      if (!(e.getCause() instanceof RedisNoScriptException)) {
+        throw e;
+      }
+      return await(commands().eval(script.source(), ScriptOutputType.MULTI, call.keys(), call.args()), deadline);
+    } catch (TimeoutException e) {
+      call.reply().cancel(false);
+      throw e;
+    }
+  }
+
+  /** Fills in the results of one call; returns the script's time (0 when the call failed). */
+  private long complete(Call call, List<Op> ops, Result[] results, long nowMillis, long deadline) {
     List<Object> reply;
     try {
-      reply = await(call.reply(), deadline);
-    } catch (ExecutionException e) {
-      if (e.getCause() instanceof RedisNoScriptException) {
-        // Redis restarted or failed over and lost its script cache: EVAL runs the script and caches it again.
-        try {
-          reply = await(commands().eval(script.source(), ScriptOutputType.MULTI, call.keys(), call.args()), deadline);
-        } catch (ExecutionException | TimeoutException | RuntimeException retry) {
-          fail(call, results, retry);
-          return;
-        }
-      } else {
-        fail(call, results, e);
-        return;
+      reply = await(call, deadline);
+    } catch (ExecutionException | TimeoutException | RuntimeException e) {
+      Result failure = Result.of(failure(e));
+      for (int i : call.indexes()) {
+        results[i] = failure;
       }
-    } catch (TimeoutException | RuntimeException e) {
-      call.reply().cancel(false);
-      fail(call, results, e);
-      return;
+      return 0;
     }
     long scriptNow = (Long) reply.get(0);
     for (int j = 0; j < call.indexes().size(); j++) {
@@ -295,23 +345,9 @@ public final class RedisStore implements CounterStore {
       if (cacheable(op)) {
         overLimit.remember(op.key(), verdict, nowMillis, nowMillis + (reset - scriptNow));
       }
-      results[i] = new Result(verdict, null);
+      results[i] = Result.of(verdict);
     }
-  }
-
-  /** A decision by a limiter without a Lua port: computed here, written back by compare-and-set. */
-  private Result applyInJava(Op op, long nowMillis) {
-    long[] scriptNow = new long[1];
-    try {
-      Verdict verdict = compareAndSet(op.key(), op.limiter().stateSize(),
-          (state, now) -> op.limiter().apply(state, now, op.hits(), op.limit()), nowMillis, scriptNow);
-      if (cacheable(op)) {
-        overLimit.remember(op.key(), verdict, nowMillis, nowMillis + (verdict.resetAtMillis() - scriptNow[0]));
-      }
-      return new Result(verdict, null);
-    } catch (StoreException e) {
-      return new Result(null, e);
-    }
+    return scriptNow;
   }
 
   /**
@@ -320,7 +356,7 @@ public final class RedisStore implements CounterStore {
    */
   @Override
   public <R> R update(byte[] key, StateUpdate<R> update, long nowMillis) {
-    return compareAndSet(key, update.stateSize(), update::apply, nowMillis, new long[1]);
+    return compareAndSet(key, update.stateSize(), update::apply, nowMillis);
   }
 
   /** A state computation at a time. */
@@ -328,8 +364,7 @@ public final class RedisStore implements CounterStore {
     R apply(StateBuffer state, long nowMillis);
   }
 
-  private <R> R compareAndSet(byte[] key, int stateSize, Computation<R> computation, long nowMillis,
-      long[] scriptNow) {
+  private <R> R compareAndSet(byte[] key, int stateSize, Computation<R> computation, long nowMillis) {
     long deadline = System.nanoTime() + timeoutNanos;
     byte[][] keys = {redisKey(key)};
     byte[] time = LuaScript.timeArgument(settings.timeSource(), nowMillis);
@@ -340,7 +375,6 @@ public final class RedisStore implements CounterStore {
       for (int attempt = 1; ; attempt++) {
         byte[] state = stored.length == stateSize ? stored.clone() : new byte[stateSize];
         R result = computation.apply(new HeapStateBuffer(state), now);
-        scriptNow[0] = now;
         long expiresAt = HeapStateBuffer.expiresAt(state);
         byte[] written = expiresAt > now ? state : EMPTY; // expiry 0 (or passed): the key is not kept
         if (Arrays.equals(written, stored)) {
@@ -392,13 +426,6 @@ public final class RedisStore implements CounterStore {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new TimeoutException("interrupted while waiting for Redis");
-    }
-  }
-
-  private void fail(Call call, Result[] results, Exception e) {
-    Result failure = new Result(null, failure(e));
-    for (int i : call.indexes()) {
-      results[i] = failure;
     }
   }
 

@@ -3,8 +3,12 @@
 --
 -- KEYS[i]  the state of counter i (a hash).
 -- ARGV[1]  the time in epoch milliseconds, or "" to take it from Redis TIME (production: one clock for all replicas).
--- then, for each key in order: algorithm name, hits, limit, number of parameters n, n parameters.
--- Returns {now, then for each key: over (0/1), current, remaining, reset (epoch ms)}.
+-- ARGV[2]  the batch mode: 'independent' (each key decided on its own), 'nowhere' (when an enforcing key rejects, the
+--          hits the other keys admitted are taken back in this same call: a rejected request counts nowhere),
+--          'rejected' (the request is rejected already, e.g. by the caller's over-limit cache: decide every key, then
+--          take every admitted hit back) or 'refund' (take back each key's hits, recorded earlier at ARGV[1]).
+-- then, for each key in order: algorithm name, hits, limit, enforcing (1/0), number of parameters n, n parameters.
+-- Returns {now, then for each key: over (0/1), current, remaining, reset (epoch ms)} ({now} for 'refund').
 
 -- Integers as exact decimal strings (Lua's default number formatting keeps only 14 digits).
 local function int(x)
@@ -21,12 +25,10 @@ end
 
 -- SlidingWindowLimiter: P slots of slot_ms; hash fields are absolute slot numbers holding counts, plus 'n', the
 -- newest slot seen. Counted slots: newest-P .. newest (a ring of P+1). A hit ages out at its slot's end plus the
--- window; rejected hits are not recorded; a clock that stepped back counts into the newest slot; a hit that would not
--- fit the embedded store's slot counter (1, 2 or 4 bytes, counter_max) is rejected there, so it is here too.
+-- window; rejected hits are not recorded; a clock that stepped back counts into the newest slot.
 local function sliding_window(key, now, hits, limit, params)
   local slot_ms = tonumber(params[1])
   local precision = tonumber(params[2])
-  local counter_max = tonumber(params[3])
   local slot = math.floor(now / slot_ms)
   local raw = redis.call('HGETALL', key)
   local exists = #raw > 0
@@ -57,7 +59,7 @@ local function sliding_window(key, now, hits, limit, params)
       current = current + c
     end
   end
-  local admitted = hits <= limit - current and hits <= counter_max - (counts[newest] or 0)
+  local admitted = hits <= limit - current
   local record = admitted and hits > 0
   if record or exists then
     if #stale > 0 then
@@ -84,6 +86,31 @@ local function sliding_window(key, now, hits, limit, params)
   return admitted and 0 or 1, current, limit - current, reset
 end
 
+-- Takes back hits recorded at 'now': from the slot of that time, where they went unless a newer slot had started
+-- (then into the newest slot of that moment), the remainder from the following slots, oldest first. A slot taken
+-- from in error is older than the right one, so the error can only keep a hit longer, never free one early.
+local function sliding_window_refund(key, now, hits, limit, params)
+  local newest = tonumber(redis.call('HGET', key, 'n'))
+  if not newest then
+    return
+  end
+  local remaining = hits
+  local s = math.max(math.floor(now / tonumber(params[1])), newest - tonumber(params[2]))
+  while s <= newest and remaining > 0 do
+    local count = tonumber(redis.call('HGET', key, int(s))) or 0
+    local taken = math.min(remaining, count)
+    if taken > 0 then
+      if taken == count then
+        redis.call('HDEL', key, int(s))
+      else
+        redis.call('HINCRBY', key, int(s), int(-taken))
+      end
+      remaining = remaining - taken
+    end
+    s = s + 1
+  end
+end
+
 -- FixedWindowLimiter: windows aligned to the epoch; fields 'w' (window index) and 'c' (hits admitted in it). A clock
 -- that stepped back keeps counting into the newest window.
 local function fixed_window(key, now, hits, limit, params)
@@ -106,6 +133,14 @@ local function fixed_window(key, now, hits, limit, params)
     redis.call('PEXPIRE', key, int((current + 1) * window_ms - now))
   end
   return admitted and 0 or 1, count, limit - count, (current + 1) * window_ms
+end
+
+-- Takes back hits from the window they went to; a newer window has forgotten them anyway.
+local function fixed_window_refund(key, now, hits, limit, params)
+  local raw = redis.call('HMGET', key, 'w', 'c')
+  if tonumber(raw[1]) == math.floor(now / tonumber(params[1])) then
+    redis.call('HSET', key, 'c', int(math.max(0, (tonumber(raw[2]) or 0) - hits)))
+  end
 end
 
 local function ceil_div(a, b)
@@ -160,7 +195,23 @@ local function token_bucket(key, now, hits, limit, params)
   return admitted and 0 or 1, limit - tokens, tokens, reset
 end
 
+-- Gives tokens back; a bucket at or below capacity is not refilled above it (a refill may have landed meanwhile).
+local function token_bucket_refund(key, now, hits, limit, params)
+  local tokens = tonumber(redis.call('HGET', key, 't'))
+  if not tokens then
+    return
+  end
+  local refunded = tokens + hits
+  if tokens <= limit then
+    refunded = math.min(refunded, limit)
+  end
+  redis.call('HSET', key, 't', int(refunded))
+end
+
 local algorithms = { sliding_window = sliding_window, fixed_window = fixed_window, token_bucket = token_bucket }
+local refunds = {
+  sliding_window = sliding_window_refund, fixed_window = fixed_window_refund, token_bucket = token_bucket_refund
+}
 
 -- The key's expiry on the script's clock (0 when it has none or does not exist).
 local function expiry(key, now)
@@ -228,21 +279,34 @@ end
 
 algorithms.penalty = penalty
 
--- Parse and check the whole batch before writing anything, so a bad argument cannot leave it half applied.
-local calls = {}
-local a = 2
-for k = 1, #KEYS do
-  local algorithm = algorithms[ARGV[a]]
-  if not algorithm then
-    return redis.error_reply('ERR unknown rate-limit algorithm ' .. tostring(ARGV[a]))
+-- A penalty's refund goes to the algorithm it wraps; the penalty and its rejected hits stay.
+refunds.penalty = function(key, now, hits, limit, params)
+  local inner_params = {}
+  for i = 5, #params do
+    inner_params[#inner_params + 1] = params[i]
   end
-  local n = tonumber(ARGV[a + 3])
+  refunds[params[4]](key, now, hits, limit, inner_params)
+end
+
+-- Parse and check the whole batch before writing anything, so a bad argument cannot leave it half applied.
+local mode = ARGV[2]
+if mode ~= 'independent' and mode ~= 'nowhere' and mode ~= 'rejected' and mode ~= 'refund' then
+  return redis.error_reply('ERR unknown batch mode ' .. tostring(mode))
+end
+local calls = {}
+local a = 3
+for k = 1, #KEYS do
+  local name = ARGV[a]
+  if not algorithms[name] then
+    return redis.error_reply('ERR unknown rate-limit algorithm ' .. tostring(name))
+  end
+  local n = tonumber(ARGV[a + 4])
   local params = {}
   for i = 1, n do
-    params[i] = ARGV[a + 3 + i]
+    params[i] = ARGV[a + 4 + i]
   end
-  calls[k] = { algorithm, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), params }
-  a = a + 4 + n
+  calls[k] = { name, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3] == '1', params }
+  a = a + 5 + n
 end
 if a - 1 ~= #ARGV then
   return redis.error_reply('ERR rate-limit arguments do not match the keys')
@@ -250,12 +314,32 @@ end
 
 local now = now_millis()
 local out = { now }
+if mode == 'refund' then
+  for k = 1, #KEYS do
+    local c = calls[k]
+    refunds[c[1]](KEYS[k], now, c[2], c[3], c[5])
+  end
+  return out
+end
+local rejected = mode == 'rejected'
+local admitted = {}
 for k = 1, #KEYS do
   local c = calls[k]
-  local over, current, remaining, reset = c[1](KEYS[k], now, c[2], c[3], c[4])
+  local over, current, remaining, reset = algorithms[c[1]](KEYS[k], now, c[2], c[3], c[5])
+  if over == 1 and c[4] then
+    rejected = true
+  elseif over == 0 and c[2] > 0 then
+    admitted[#admitted + 1] = k
+  end
   out[#out + 1] = over
   out[#out + 1] = current
   out[#out + 1] = remaining
   out[#out + 1] = reset
+end
+if rejected and mode ~= 'independent' then
+  for _, k in ipairs(admitted) do
+    local c = calls[k]
+    refunds[c[1]](KEYS[k], now, c[2], c[3], c[5])
+  end
 end
 return out
