@@ -10,15 +10,17 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Answers {@code INVALID_ARGUMENT} to a request whose bytes are not a valid message of the method's type, instead of
- * gRPC's default {@code INTERNAL}. The commonest case is a {@code string} field holding bytes that are not UTF-8:
- * protobuf-java refuses those when parsing a proto3 message (Envoy's API is proto3), so such a request never reaches
- * the service. The client sent a bad request; the server did not fail, and the answer and the metrics say so.
+ * Parses requests leniently where Envoy can send what protobuf-java refuses, and answers {@code INVALID_ARGUMENT} to
+ * bytes that are no message of the method's type at all, instead of gRPC's default {@code INTERNAL}. A {@code string}
+ * field holding bytes that are not UTF-8 (Envoy copies request header bytes into descriptor values) is repaired
+ * ({@link Utf8Repair}) rather than refused: a refusal would be an error for the whole request, which Envoy lets through.
  */
 public final class MalformedRequestGuard {
   static final String DESCRIPTION =
@@ -62,10 +64,21 @@ public final class MalformedRequestGuard {
 
       @Override
       public Q parse(InputStream stream) {
+        byte[] bytes;
         try {
-          return proto.parse(stream);
-        } catch (StatusRuntimeException e) {
+          bytes = stream.readAllBytes();
+        } catch (IOException e) {
           return malformed;
+        }
+        try {
+          return proto.parse(new ByteArrayInputStream(bytes));
+        } catch (StatusRuntimeException e) {
+          // Most often a string field that is not UTF-8 (a header's bytes): repaired, the request is decided.
+          try {
+            return proto.parse(new ByteArrayInputStream(Utf8Repair.repair(bytes, prototype.getDescriptorForType())));
+          } catch (StatusRuntimeException | IOException stillMalformed) {
+            return malformed;
+          }
         }
       }
     };

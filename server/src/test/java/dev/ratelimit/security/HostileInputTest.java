@@ -92,7 +92,7 @@ class HostileInputTest {
     TOO_MANY_ENTRIES(Status.Code.OK),
     KEY_TOO_LONG(Status.Code.OK),
     OVERSIZE_REQUEST(Status.Code.RESOURCE_EXHAUSTED),
-    INVALID_UTF8(Status.Code.INVALID_ARGUMENT),
+    INVALID_UTF8(Status.Code.OK),
     GARBAGE_BYTES(Status.Code.OK, Status.Code.INVALID_ARGUMENT),
     TRUNCATED(Status.Code.OK, Status.Code.INVALID_ARGUMENT),
     EXTREME_HITS(Status.Code.OK),
@@ -159,6 +159,42 @@ class HostileInputTest {
       assertEquals(Code.OK, after.getOverallCode());
       assertEquals("1", TestServer.headers(after).get("x-ratelimit-current"));
       assertTrue(server.registry().get("ratelimit_invalid_requests").counter().count() > 1000);
+    }
+  }
+
+  /**
+   * A header's bytes that are not UTF-8 (Envoy copies them into descriptor values as they are) are decided, not
+   * refused: an error would let the whole request through. Such a value is limited like any other.
+   */
+  @Test
+  void aValueThatIsNotUtf8IsLimitedLikeAnyOther() throws Exception {
+    Path policy = dir.resolve("api.yaml");
+    Files.writeString(policy, POLICY);
+    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults().withConfigPath(policy),
+        ManualClock.atRoundTime())) {
+      byte[] entryOne = message(out -> {
+        out.writeByteArray(1, "tier".getBytes(StandardCharsets.UTF_8));
+        out.writeByteArray(2, "free".getBytes(StandardCharsets.UTF_8));
+      });
+      byte[] entryTwo = message(out -> {
+        out.writeByteArray(1, "org".getBytes(StandardCharsets.UTF_8));
+        out.writeByteArray(2, new byte[] {'a', 'c', 'm', 'e', (byte) 0xFF});
+      });
+      byte[] descriptor = message(out -> {
+        out.writeByteArray(1, entryOne);
+        out.writeByteArray(1, entryTwo);
+      });
+      byte[] request = message(out -> {
+        out.writeByteArray(1, "api".getBytes(StandardCharsets.UTF_8));
+        out.writeByteArray(2, descriptor);
+      });
+      for (int i = 1; i <= FREE_LIMIT + 1; i++) {
+        RateLimitResponse response = ClientCalls.blockingUnaryCall(server.channel(), RAW,
+            CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS), request);
+        assertEquals(i <= FREE_LIMIT ? Code.OK : Code.OVER_LIMIT, response.getOverallCode(), "call " + i);
+        assertEquals(Long.toString(Math.min(i, FREE_LIMIT)), TestServer.headers(response).get("x-ratelimit-current"));
+      }
+      assertEquals(0.0, server.registry().get("ratelimit_invalid_requests").counter().count());
     }
   }
 
