@@ -318,8 +318,9 @@ public final class PolicyLoader {
   }
 
   /**
-   * {@code capacity} is the limit; {@code initial_tokens} defaults to it. Capacity 0, refill 0 and initial tokens above
-   * the capacity are refused; refill tokens above the capacity are accepted with a warning (the bucket simply fills).
+   * {@code capacity} is the limit; {@code initial_tokens} defaults to it and may exceed it (a bucket that starts with a
+   * burst, then refills up to the capacity). Capacity 0, refill 0, a zero interval and negative initial tokens are
+   * refused; refill tokens above the capacity are accepted with a warning (the bucket simply fills).
    */
   private static Shape tokenBucket(YamlMap rl, List<String> warnings) throws ConfigException {
     for (String field : List.of("capacity", "refill_tokens", "refill_interval")) {
@@ -335,10 +336,6 @@ public final class PolicyLoader {
       throw rl.error("refill_interval", "must be a positive duration such as 250ms, 1s, 10s or 1m");
     }
     long initial = rl.number("initial_tokens", 0, MAX_LIMIT, capacity);
-    if (initial > capacity) {
-      throw rl.error("initial_tokens", "must not exceed capacity (" + capacity + "), not " + initial
-          + "; a bucket never holds more than its capacity");
-    }
     if (refill > capacity) {
       String warning = rl.warning("refill_tokens", refill + " is above capacity (" + capacity
           + "): each refill fills the bucket, so this acts as refill_tokens: " + capacity);

@@ -98,11 +98,21 @@ class AlgorithmPolicyTest {
         .contains("rate_limit.refill_interval: must be a positive duration"));
     assertTrue(error("{algorithm: token_bucket, capacity: 10, refill_tokens: 0, refill_interval: 1s}")
         .contains("rate_limit.refill_tokens: must be between 1 and 4294967295, not 0"));
-    assertEquals("p.yaml:6: descriptors[0].descriptors[0].rate_limit.initial_tokens: must not exceed capacity (10),"
-        + " not 11; a bucket never holds more than its capacity",
-        error("{algorithm: token_bucket, initial_tokens: 11, capacity: 10, refill_tokens: 1, refill_interval: 1s}"));
+    assertEquals("p.yaml:6: descriptors[0].descriptors[0].rate_limit.initial_tokens: must be between 0 and 4294967295,"
+        + " not -1",
+        error("{algorithm: token_bucket, initial_tokens: -1, capacity: 10, refill_tokens: 1, refill_interval: 1s}"));
     assertTrue(error("{algorithm: token_bucket, capacity: 10, refill_interval: 1s}")
         .contains("rate_limit.refill_tokens: is required for algorithm token_bucket"));
+  }
+
+  @Test
+  void initialTokensMayExceedTheCapacityWithoutAWarning() throws Exception {
+    DomainPolicy d = parse("{algorithm: token_bucket, initial_tokens: 1000, capacity: 100, refill_tokens: 100,"
+        + " refill_interval: 1s}");
+    assertEquals(List.of(), d.warnings(), "a documented shape (Pro III), not a mistake");
+    RateLimitRule r = PolicyIndex.match(d, descriptor("tier", "t", "org", "o")).rule();
+    assertEquals(100, r.requestsPerUnit(), "the capacity stays the limit");
+    assertEquals(1_000, assertInstanceOf(TokenBucketLimiter.class, r.limiter()).initialTokens());
   }
 
   @Test

@@ -117,23 +117,74 @@ class ExamplePoliciesTest {
     }
   }
 
+  /** A row of the second-generation table: initial tokens / capacity / refill tokens per refill interval. */
+  private record Row(String tier, long initial, long capacity, long refill, Duration interval) {
+    /** Intervals an emptied bucket must stay idle to be forgotten: max(initial, capacity) earned back, uncapped. */
+    long intervalsToForget() {
+      return (Math.max(initial, capacity) + refill - 1) / refill;
+    }
+  }
+
+  /** The documented table, verbatim (the refills of Pro III and IV inferred, as the example file says). */
+  private static final List<Row> TOKEN_BUCKET_TABLE = List.of(
+      new Row("free", 60, 60, 60, Duration.ofMinutes(1)),
+      new Row("pro_i", 100, 100, 100, Duration.ofSeconds(10)),
+      new Row("pro_ii", 500, 500, 50, Duration.ofSeconds(1)),
+      new Row("pro_iii", 1_000, 100, 100, Duration.ofSeconds(1)),
+      new Row("pro_iv", 5_000, 500, 500, Duration.ofSeconds(1)));
+
+  /** Tokens left, read with a check-only request (hits_addend 0), which changes nothing. */
+  private static long tokens(TestServer server, RateLimitDescriptor d) {
+    return server.call(request("api", withHits(d, 0))).getStatuses(0).getLimitRemaining();
+  }
+
+  /** One request of {@code n} hits is admitted and a single hit right after it is not. */
+  private static void assertTakesExactly(TestServer server, RateLimitDescriptor d, long n, String what) {
+    assertEquals(Code.OK, server.call(request("api", withHits(d, n))).getOverallCode(), what);
+    assertEquals(Code.OVER_LIMIT, server.call(request("api", d)).getOverallCode(), what + ", and not one more");
+  }
+
   @Test
-  void everyTokenBucketTierRefillsPerItsTable() throws Exception {
-    // tier → {capacity, refill tokens, refill interval seconds}
-    Map<String, long[]> tiers = Map.of("free", new long[] {60, 60, 60}, "pro_i", new long[] {100, 100, 10},
-        "pro_iii", new long[] {1000, 100, 1}, "pro_iv", new long[] {5000, 500, 1});
+  void everyTokenBucketTierReplaysItsTableRow() throws Exception {
     try (TestServer server = serve("token-bucket-tiers.yaml")) {
-      for (Map.Entry<String, long[]> tier : tiers.entrySet()) {
-        long[] t = tier.getValue();
-        RateLimitDescriptor d = descriptor("tier", tier.getKey(), "org", "acme");
-        assertEquals(Code.OK, server.call(request("api", withHits(d, t[0]))).getOverallCode(), tier.getKey());
-        assertEquals(Code.OVER_LIMIT, server.call(request("api", d)).getOverallCode(), tier.getKey());
-        clock.advance(Duration.ofSeconds(t[2]).minusMillis(1));
-        assertEquals(Code.OVER_LIMIT, server.call(request("api", d)).getOverallCode(), tier.getKey());
+      for (Row row : TOKEN_BUCKET_TABLE) {
+        String tier = row.tier();
+        RateLimitDescriptor d = descriptor("tier", tier, "org", "acme");
+        RateLimitResponse before = server.call(request("api", withHits(d, 0)));
+        assertEquals(row.capacity(), before.getStatuses(0).getCurrentLimit().getRequestsPerUnit(),
+            tier + ": the capacity is the limit");
+        assertEquals(row.initial(), before.getStatuses(0).getLimitRemaining(), tier + ": a new bucket");
+        assertTakesExactly(server, d, row.initial(), tier + ": the initial burst");
+        clock.advance(row.interval().minusMillis(1));
+        assertEquals(Code.OVER_LIMIT, server.call(request("api", d)).getOverallCode(), tier + ": before the refill");
         clock.advanceMillis(1);
-        assertEquals(Code.OK, server.call(request("api", withHits(d, t[1]))).getOverallCode(), tier.getKey());
-        assertEquals(Code.OVER_LIMIT, server.call(request("api", d)).getOverallCode(), tier.getKey());
+        long refill = Math.min(row.refill(), row.capacity());
+        assertEquals(refill, tokens(server, d), tier + ": one refill, never above the capacity");
+        assertTakesExactly(server, d, refill, tier + ": one refill");
+        long idle = row.intervalsToForget();
+        clock.advance(row.interval().multipliedBy(idle).minusMillis(1));
+        assertEquals(Math.min(row.capacity(), (idle - 1) * row.refill()), tokens(server, d),
+            tier + ": idle 1 ms short of earning its tokens back, refilled up to the capacity only");
+        clock.advanceMillis(1);
+        assertEquals(row.initial(), tokens(server, d), tier + ": idle long enough, a new bucket");
+        assertTakesExactly(server, d, row.initial(), tier + ": the initial burst again");
       }
+    }
+  }
+
+  @Test
+  void proThreeAdmitsAThousandOnceThenAHundredPerSecond() throws Exception {
+    try (TestServer server = serve("token-bucket-tiers.yaml")) {
+      RateLimitDescriptor proThree = descriptor("tier", "pro_iii", "org", "acme");
+      assertEquals(1_000, admitted(server, proThree, 1_100), "1,000 admitted, the 1,001st rejected");
+      clock.advance(Duration.ofSeconds(1));
+      assertEquals(100, admitted(server, proThree, 200), "after 1 s: 100 admitted, the 101st rejected");
+      clock.advance(Duration.ofSeconds(5));
+      assertEquals(100, tokens(server, proThree), "after 5 s idle still only 100: refills stop at the capacity");
+      clock.advance(Duration.ofMillis(4_999));
+      assertEquals(100, tokens(server, proThree), "still only 100 1 ms before 1,000 tokens are earned back");
+      clock.advanceMillis(1);
+      assertEquals(1_000, admitted(server, proThree, 1_100), "idle 10 s from empty: 1,000 at 100 per second");
     }
   }
 

@@ -380,6 +380,82 @@ public abstract class CounterStoreContract {
     assertEquals(1, lowered.remaining(), "never above the capacity, here lowered to 1");
   }
 
+  /** A small Pro III: 10 initial tokens, capacity 2, 2 refilled per second; forgotten 5 s after it is emptied. */
+  private static final TokenBucketLimiter BURST = new TokenBucketLimiter(10, 2, Duration.ofSeconds(1));
+
+  private long burstTokens(byte[] key, long at) {
+    return store.apply(key, BURST, at, 0, 2).remaining();
+  }
+
+  @Test
+  public void aTokenBucketStartsAboveItsCapacityAndRefillsOnlyUpToIt() {
+    Verdict first = store.apply(KEY, BURST, T0, 4, 2);
+    assertFalse(first.overLimit());
+    assertEquals(6, first.remaining(), "the initial tokens, not the capacity");
+    assertEquals(-4, first.current(), "capacity − tokens");
+    assertEquals(T0, first.resetAtMillis(), "above the capacity: no refill to wait for");
+    assertEquals(6, burstTokens(KEY, T0 + 1_000), "a refill that finds 6 adds nothing and removes nothing");
+    assertFalse(store.apply(KEY, BURST, T0 + 1_000, 6, 2).overLimit());
+    Verdict empty = store.apply(KEY, BURST, T0 + 1_000, 1, 2);
+    assertTrue(empty.overLimit(), "the 11th token is refused");
+    assertEquals(T0 + 2_000, empty.resetAtMillis());
+    assertEquals(2, burstTokens(KEY, T0 + 2_000), "refilled to the capacity");
+    assertEquals(2, burstTokens(KEY, T0 + 5_999), "and never above it");
+  }
+
+  @Test
+  public void anIdleTokenBucketIsNewExactlyAtItsForgetTimeWhetherOrNotItsStateIsStillThere() throws Exception {
+    byte[] swept = bytes("swept");
+    byte[] kept = bytes("kept");
+    store.apply(swept, BURST, T0, 10, 2);
+    // The embedded store's sweeper removes it here; Redis only checks its TTL, the key stays (real time is frozen).
+    assertStateExpiresAt(swept, T0, T0 + 5_000);
+    store.apply(kept, BURST, T0, 10, 2);
+    assertEquals(2, burstTokens(kept, T0 + 4_999), "1 ms before: refilled to the capacity only");
+    assertTrue(store.apply(kept, BURST, T0 + 4_999, 3, 2).overLimit());
+    for (byte[] key : List.of(swept, kept)) {
+      Verdict back = store.apply(key, BURST, T0 + 5_000, 10, 2);
+      assertFalse(back.overLimit(), new String(key, StandardCharsets.UTF_8) + ": a new bucket at its forget time");
+      assertEquals(0, back.remaining());
+      assertTrue(store.apply(key, BURST, T0 + 5_000, 1, 2).overLimit());
+    }
+  }
+
+  @Test
+  public void readsAndRejectionsDoNotDelayATokenBucketsReturn() {
+    store.apply(KEY, BURST, T0, 10, 2);
+    for (long at = T0 + 1_000; at < T0 + 5_000; at += 1_000) {
+      assertEquals(2, burstTokens(KEY, at));
+      assertTrue(store.apply(KEY, BURST, at, 3, 2).overLimit());
+    }
+    assertEquals(10, burstTokens(KEY, T0 + 5_000));
+    assertFalse(store.apply(KEY, BURST, T0 + 5_000, 1, 2).overLimit());
+    assertEquals(9, burstTokens(KEY, T0 + 5_999));
+    assertFalse(store.apply(KEY, BURST, T0 + 5_999, 8, 2).overLimit(), "taking tokens restarts the idle time");
+    assertEquals(2, burstTokens(KEY, T0 + 9_999), "9 to earn back from 1 token: 5 intervals from 5 s");
+    assertEquals(10, burstTokens(KEY, T0 + 10_000));
+  }
+
+  @Test
+  public void aLoweredCapacityClampsATokenBucketsBurstAndARaisedOneKeepsIt() {
+    store.apply(KEY, BURST, T0, 1, 2);
+    assertEquals(9, store.apply(KEY, BURST, T0 + 1, 0, 5).remaining(), "raised: the burst stays");
+    assertEquals(9, store.apply(KEY, BURST, T0 + 2, 0, 2).remaining());
+    assertEquals(1, store.apply(KEY, BURST, T0 + 3, 0, 1).remaining(), "lowered: clamped at once");
+    assertFalse(store.apply(KEY, BURST, T0 + 4, 1, 1).overLimit());
+    assertTrue(store.apply(KEY, BURST, T0 + 5, 1, 2).overLimit(), "raising it again brings nothing back");
+    assertEquals(2, store.apply(KEY, BURST, T0 + 1_000, 0, 2).remaining());
+  }
+
+  @Test
+  public void aTokenBucketForgetTimeBeyondTwoToThe53MillisIsNever() {
+    TokenBucketLimiter huge = new TokenBucketLimiter(4_294_967_295L, 1, Duration.ofDays(1));
+    assertFalse(store.apply(KEY, huge, T0, 4_294_967_295L, 1).overLimit());
+    long never = 1L << 53;
+    assertEquals(1, store.apply(KEY, huge, never - 1, 0, 1).remaining(), "refilled to the capacity, not forgotten");
+    assertEquals(4_294_967_295L, store.apply(KEY, huge, never, 0, 1).remaining(), "forgotten there, on both stores");
+  }
+
   @Test
   public void aPenaltyKeepsRejectingAfterTheWindowFrees() {
     PenaltyLimiter penalised = new PenaltyLimiter(PER_MINUTE, BigDecimal.ONE, Duration.ofMinutes(2),

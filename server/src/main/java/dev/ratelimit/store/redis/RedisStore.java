@@ -56,7 +56,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class RedisStore implements CounterStore {
   private static final Logger log = LoggerFactory.getLogger(RedisStore.class);
-  private static final int MAX_CAS_ATTEMPTS = 64;
   private static final byte[] EMPTY = new byte[0];
   private static final byte[] GET = LuaScript.ascii("get");
   private static final byte[] CAS = LuaScript.ascii("cas");
@@ -385,8 +384,9 @@ public final class RedisStore implements CounterStore {
         if ((Long) swapped.get(0) == 1) {
           return result;
         }
-        if (attempt == MAX_CAS_ATTEMPTS) {
-          break;
+        if (System.nanoTime() >= deadline) {
+          throw failed(StoreException.Kind.UNAVAILABLE, "the state changed under " + attempt
+              + " attempts in a row within the timeout (heavy contention on one key)", null);
         }
         // Another replica won: retry on the state it left (returned with the refusal), after a short random pause
         // that spreads contending writers apart.
@@ -394,11 +394,11 @@ public final class RedisStore implements CounterStore {
         stored = (byte[]) swapped.get(2);
         LockSupport.parkNanos(ThreadLocalRandom.current().nextLong(1_000L << Math.min(attempt, 10)));
       }
+    } catch (StoreException e) {
+      throw e;
     } catch (ExecutionException | TimeoutException | RuntimeException e) {
       throw failure(e);
     }
-    throw failed(StoreException.Kind.UNAVAILABLE, "the state changed under " + MAX_CAS_ATTEMPTS
-        + " attempts in a row (heavy contention on one key)", null);
   }
 
   /** Runs a script by SHA (by source after a NOSCRIPT) and waits until the deadline; replies as a list. */

@@ -150,20 +150,30 @@ local function ceil_div(a, b)
   return math.floor((a - 1) / b) + 1
 end
 
--- TokenBucketLimiter: fields 't' (tokens) and 's' (start of the current refill interval); the key expires when the
--- bucket is full again and then restarts at the initial tokens. The capacity is the limit.
+-- TokenBucketLimiter: fields 't' (tokens), 's' (start of the current refill interval), 'e' (forget time) and 'c'
+-- (capacity at the last write). The capacity is the limit; the initial tokens may exceed it, refills never go above
+-- it. A key whose forget time has come (e <= now, on this script's clock) is a new bucket, whether or not Redis has
+-- expired it yet: the TTL only frees memory, it never decides.
+local NEVER = 2 ^ 53 -- a forget time this far means never (TokenBucketLimiter.NEVER)
+
 local function token_bucket(key, now, hits, limit, params)
   local initial = tonumber(params[1])
   local refill = tonumber(params[2])
   local interval = tonumber(params[3])
-  local raw = redis.call('HMGET', key, 't', 's')
-  local fresh = raw[1] == false
+  local raw = redis.call('HMGET', key, 't', 's', 'e', 'c')
+  local forget_at = tonumber(raw[3]) or 0
+  local fresh = forget_at == 0 or forget_at <= now
   local tokens, start
   if fresh then
-    tokens = math.min(initial, limit)
+    tokens = initial
     start = now
   else
-    tokens = math.min(tonumber(raw[1]), limit)
+    -- A lowered capacity clamps at once, initial burst included; otherwise at most max(capacity, initial tokens).
+    local ceiling = math.max(limit, initial)
+    if limit < tonumber(raw[4]) then
+      ceiling = limit
+    end
+    tokens = math.min(tonumber(raw[1]), ceiling)
     start = tonumber(raw[2])
     -- A clock that stepped back refills nothing until it passes the interval start again.
     local elapsed = 0
@@ -171,10 +181,12 @@ local function token_bucket(key, now, hits, limit, params)
       elapsed = math.floor((now - start) / interval)
     end
     if elapsed > 0 then
-      if elapsed >= ceil_div(limit - tokens, refill) then
-        tokens = limit
-      else
-        tokens = tokens + elapsed * refill
+      if tokens < limit then
+        if elapsed >= ceil_div(limit - tokens, refill) then
+          tokens = limit
+        else
+          tokens = tokens + elapsed * refill
+        end
       end
       start = start + elapsed * interval
     end
@@ -183,10 +195,14 @@ local function token_bucket(key, now, hits, limit, params)
   if admitted then
     tokens = tokens - hits
   end
-  if hits > 0 or not fresh then
-    local full_at = start + math.max(1, ceil_div(limit - tokens, refill)) * interval
-    redis.call('HSET', key, 't', int(tokens), 's', int(start))
-    redis.call('PEXPIRE', key, int(full_at - now))
+  -- Only taking tokens writes, and the first request of a new bucket (it starts the refill clock); a read or a
+  -- rejection of a known bucket must not move its forget time.
+  if hits > 0 and (admitted or fresh) then
+    -- Forgotten once an uncapped refill would have reached max(initial, capacity); at least one interval on.
+    local intervals = math.max(1, ceil_div(math.max(initial, limit) - tokens, refill))
+    forget_at = math.min(start + intervals * interval, NEVER)
+    redis.call('HSET', key, 't', int(tokens), 's', int(start), 'e', int(forget_at), 'c', int(limit))
+    redis.call('PEXPIRE', key, int(forget_at - now))
   end
   local reset = start + interval
   if tokens >= limit then
@@ -195,17 +211,26 @@ local function token_bucket(key, now, hits, limit, params)
   return admitted and 0 or 1, limit - tokens, tokens, reset
 end
 
--- Gives tokens back; a bucket at or below capacity is not refilled above it (a refill may have landed meanwhile).
+-- Gives tokens back (TokenBucketLimiter.refund): exact unless a later refill interval began meanwhile (then not above
+-- the capacity); a bucket the request created at this very millisecond is forgotten again.
 local function token_bucket_refund(key, now, hits, limit, params)
-  local tokens = tonumber(redis.call('HGET', key, 't'))
-  if not tokens then
+  local initial = tonumber(params[1])
+  local raw = redis.call('HMGET', key, 't', 's', 'e')
+  if (tonumber(raw[3]) or 0) == 0 then
     return
   end
+  local tokens = tonumber(raw[1])
+  local start = tonumber(raw[2])
   local refunded = tokens + hits
-  if tokens <= limit then
-    refunded = math.min(refunded, limit)
+  if start > now then
+    refunded = math.min(refunded, math.max(tokens, limit))
   end
-  redis.call('HSET', key, 't', int(refunded))
+  if start == now and refunded == initial then
+    redis.call('HDEL', key, 't', 's', 'e', 'c')
+    return
+  end
+  local intervals = math.max(1, ceil_div(math.max(initial, limit) - refunded, tonumber(params[2])))
+  redis.call('HSET', key, 't', int(refunded), 'e', int(math.min(start + intervals * tonumber(params[3]), NEVER)))
 end
 
 local algorithms = { sliding_window = sliding_window, fixed_window = fixed_window, token_bucket = token_bucket }
