@@ -3,6 +3,7 @@ package dev.ratelimit;
 import dev.ratelimit.config.ConfigException;
 import dev.ratelimit.config.Durations;
 import dev.ratelimit.config.RejectedRequests;
+import dev.ratelimit.security.AdminSecurity;
 import dev.ratelimit.security.ClientAddressPolicy;
 import dev.ratelimit.security.SecuritySettings;
 import dev.ratelimit.security.TlsSettings;
@@ -96,8 +97,23 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--admin-port", defaultValue = "${env:RATELIMIT_ADMIN_PORT:-9090}", description = "Admin HTTP port: /metrics, /healthz, /readyz, /config, POST /reload (env RATELIMIT_ADMIN_PORT; default ${DEFAULT-VALUE}; -1 for none).")
   int adminPort;
 
-  @Option(names = "--admin-bind", defaultValue = "${env:RATELIMIT_ADMIN_BIND:-127.0.0.1}", description = "Admin HTTP bind address; it has no authentication (env RATELIMIT_ADMIN_BIND; default ${DEFAULT-VALUE}).")
+  @Option(names = "--admin-grpc-port", defaultValue = "${env:RATELIMIT_ADMIN_GRPC_PORT:-9091}", description = "Admin gRPC port: ratelimit.admin.v1.RateLimitAdmin (SetQuota, RecordVolume, GetQuota, GetCounter) and health; never served on --port (env RATELIMIT_ADMIN_GRPC_PORT; default ${DEFAULT-VALUE}; 0 for an ephemeral port; -1 for none).")
+  int adminGrpcPort;
+
+  @Option(names = "--admin-bind", defaultValue = "${env:RATELIMIT_ADMIN_BIND:-127.0.0.1}", description = "Bind address of the admin HTTP and admin gRPC ports; anything but a loopback address needs --admin-token-file or --admin-tls-client-ca (env RATELIMIT_ADMIN_BIND; default ${DEFAULT-VALUE}).")
   String adminBind;
+
+  @Option(names = "--admin-token-file", defaultValue = "${env:RATELIMIT_ADMIN_TOKEN_FILE}", description = "File holding a bearer token required by admin gRPC calls and by GET /config and POST /reload (Authorization: Bearer <token>); re-read when it changes (env RATELIMIT_ADMIN_TOKEN_FILE). /metrics, /healthz and /readyz stay open.")
+  Path adminTokenFile;
+
+  @Option(names = "--admin-tls-cert", defaultValue = "${env:RATELIMIT_ADMIN_TLS_CERT}", description = "PEM certificate chain for TLS on both admin ports (env RATELIMIT_ADMIN_TLS_CERT); needs --admin-tls-key. Default: plaintext.")
+  Path adminTlsCert;
+
+  @Option(names = "--admin-tls-key", defaultValue = "${env:RATELIMIT_ADMIN_TLS_KEY}", description = "PEM private key for --admin-tls-cert (env RATELIMIT_ADMIN_TLS_KEY).")
+  Path adminTlsKey;
+
+  @Option(names = "--admin-tls-client-ca", defaultValue = "${env:RATELIMIT_ADMIN_TLS_CLIENT_CA}", description = "PEM CA bundle: admin gRPC requires client certificates signed by it, admin HTTP requires one for GET /config and POST /reload (mutual TLS; env RATELIMIT_ADMIN_TLS_CLIENT_CA).")
+  Path adminTlsClientCa;
 
   @Option(names = "--watch-config", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Apply policy file changes automatically; --no-watch-config leaves it to POST /reload (default ${DEFAULT-VALUE}).")
   boolean watchConfig;
@@ -120,7 +136,7 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--tls-client-ca", defaultValue = "${env:RATELIMIT_TLS_CLIENT_CA}", description = "PEM CA bundle: require client certificates signed by it (mutual TLS; env RATELIMIT_TLS_CLIENT_CA).")
   Path tlsClientCa;
 
-  @Option(names = "--tls-reload-interval", defaultValue = "1m", description = "How often the TLS files are re-read so rotated certificates apply without a restart (default ${DEFAULT-VALUE}).")
+  @Option(names = "--tls-reload-interval", defaultValue = "1m", description = "How often the TLS files (of the gRPC port and the admin ports) are re-read so rotated certificates apply without a restart (default ${DEFAULT-VALUE}).")
   String tlsReloadInterval;
 
   @Option(names = "--ip-keys", split = ",", defaultValue = "${env:RATELIMIT_IP_KEYS:-remote_address}", description = "Descriptor keys whose values are client IP addresses, comma-separated; 'none' to disable (env RATELIMIT_IP_KEYS; default ${DEFAULT-VALUE}).")
@@ -184,7 +200,7 @@ public final class Main implements Callable<Integer> {
         duration("--drain-timeout", drainTimeout),
         duration("--sweep-interval", sweepInterval),
         quotaRate(quotaRate),
-        new RateLimitServer.Operations(adminBind, adminPort, watchConfig,
+        new RateLimitServer.Operations(adminBind, adminPort, adminGrpcPort, adminSecurity(), watchConfig,
             duration("--config-check-interval", configCheckInterval), detailedMetricValues),
         security(),
         redisSettings(),
@@ -192,15 +208,7 @@ public final class Main implements Callable<Integer> {
   }
 
   private SecuritySettings security() {
-    TlsSettings tls = null;
-    if (tlsCert != null || tlsKey != null) {
-      if (tlsCert == null || tlsKey == null) {
-        throw new IllegalArgumentException("--tls-cert and --tls-key must be given together");
-      }
-      tls = new TlsSettings(tlsCert, tlsKey, tlsClientCa, duration("--tls-reload-interval", tlsReloadInterval));
-    } else if (tlsClientCa != null) {
-      throw new IllegalArgumentException("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS first)");
-    }
+    TlsSettings tls = tls("--tls", tlsCert, tlsKey, tlsClientCa);
     Set<String> keys = new LinkedHashSet<>();
     for (String key : ipKeys) {
       if (!key.isBlank() && !key.trim().equals("none")) {
@@ -208,6 +216,25 @@ public final class Main implements Callable<Integer> {
       }
     }
     return new SecuritySettings(tls, maxRequestBytes, new ClientAddressPolicy(keys, ipv4Prefix, ipv6Prefix));
+  }
+
+  private AdminSecurity adminSecurity() {
+    return new AdminSecurity(adminTokenFile, tls("--admin-tls", adminTlsCert, adminTlsKey, adminTlsClientCa));
+  }
+
+  /** TLS from the {@code <prefix>-cert}, {@code -key} and {@code -client-ca} flags, or null when none is given. */
+  private TlsSettings tls(String prefix, Path cert, Path key, Path clientCa) {
+    if (cert == null && key == null) {
+      if (clientCa != null) {
+        throw new IllegalArgumentException(prefix + "-client-ca needs " + prefix + "-cert and " + prefix
+            + "-key (mutual TLS is TLS first)");
+      }
+      return null;
+    }
+    if (cert == null || key == null) {
+      throw new IllegalArgumentException(prefix + "-cert and " + prefix + "-key must be given together");
+    }
+    return new TlsSettings(cert, key, clientCa, duration("--tls-reload-interval", tlsReloadInterval));
   }
 
   /** The Redis store's settings with {@code --store redis}, else null. */

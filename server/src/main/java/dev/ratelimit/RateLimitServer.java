@@ -18,6 +18,8 @@ import dev.ratelimit.service.RequestLimits;
 import dev.ratelimit.service.ServiceMetrics;
 import dev.ratelimit.quota.QuotaBook;
 import dev.ratelimit.quota.QuotaLedger;
+import dev.ratelimit.security.AdminAccess;
+import dev.ratelimit.security.AdminSecurity;
 import dev.ratelimit.security.MalformedRequestGuard;
 import dev.ratelimit.security.SecuritySettings;
 import dev.ratelimit.security.TransportSecurity;
@@ -26,10 +28,14 @@ import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.Sweeper;
 import dev.ratelimit.store.redis.RedisStore;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitServiceGrpc;
+import io.grpc.BindableService;
 import io.grpc.Server;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionService;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -40,6 +46,7 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.Executors;
@@ -50,8 +57,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The running server: policy, store, gRPC services (Envoy's RateLimitService, our admin API, health, reflection), the
- * background sweeper, the policy watcher and the admin HTTP port, started together and shut down gracefully together.
+ * The running server: policy, store, the public gRPC port (Envoy's RateLimitService, health, reflection v1 and
+ * v1alpha), the admin gRPC listener (our admin API, health), the background sweeper, the policy watcher and the admin
+ * HTTP port, started together and shut down gracefully together. The admin API is never served on the public port.
  */
 public final class RateLimitServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(RateLimitServer.class);
@@ -71,7 +79,7 @@ public final class RateLimitServer implements AutoCloseable {
    * @param drainTimeout how long shutdown waits for in-flight calls
    * @param sweepInterval how often idle keys are removed
    * @param quotaRate added requests per US dollar of an organisation's 24 h volume, for {@code dynamic} rules
-   * @param operations the admin HTTP port, the policy watcher and metric bounds
+   * @param operations the admin HTTP port, the admin gRPC listener, the policy watcher and metric bounds
    * @param security TLS, request size bound and client-address keying (docs/security.md)
    * @param redis the shared Redis store to use instead of the embedded one, or null for the embedded store
    * @param rejectedRequests what a rejected request leaves in its other descriptors' counters, for domains that do
@@ -117,13 +125,14 @@ public final class RateLimitServer implements AutoCloseable {
     }
 
     /**
-     * Defaults on ephemeral loopback ports (gRPC and admin HTTP), embedded policy, in-memory store: the starting point
-     * for tests.
+     * Defaults on ephemeral loopback ports (gRPC, admin HTTP and admin gRPC), embedded policy, in-memory store: the
+     * starting point for tests.
      */
     public static Settings loopbackDefaults() {
       return new Settings("127.0.0.1", 0, null, ChronicleMapStore.Settings.defaults(), RequestLimits.defaults(),
           FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60), QuotaLedger.DEFAULT_RATE,
-          Operations.defaults().withAdminPort(0), SecuritySettings.defaults(), null, RejectedRequests.COUNT_NOWHERE);
+          Operations.defaults().withAdminPort(0).withAdminGrpcPort(0), SecuritySettings.defaults(), null,
+          RejectedRequests.COUNT_NOWHERE);
     }
 
     public Settings withConfigPath(Path path) {
@@ -171,18 +180,30 @@ public final class RateLimitServer implements AutoCloseable {
   /**
    * What operators use beside the gRPC port.
    *
-   * @param adminBindAddress address of the admin HTTP port (loopback by default: it has no authentication)
+   * @param adminBindAddress address of the admin HTTP port and the admin gRPC listener (loopback by default; beyond
+   *     loopback {@code adminSecurity} must authenticate callers)
    * @param adminPort admin HTTP port, 0 for an ephemeral one, -1 for none
+   * @param adminGrpcPort admin gRPC listener ({@code ratelimit.admin.v1.RateLimitAdmin} and health), 0 for an
+   *     ephemeral one, -1 for none
+   * @param adminSecurity bearer token and TLS of both admin listeners
    * @param watchConfig apply policy file changes automatically (otherwise only {@code POST /reload} does)
    * @param configCheckInterval how often the policy files' content hash is compared, besides file events
    * @param detailedMetricValues distinct descriptor values a {@code detailed_metric} rule gets metric series for
    */
-  public record Operations(String adminBindAddress, int adminPort, boolean watchConfig, Duration configCheckInterval,
-      int detailedMetricValues) {
+  public record Operations(String adminBindAddress, int adminPort, int adminGrpcPort, AdminSecurity adminSecurity,
+      boolean watchConfig, Duration configCheckInterval, int detailedMetricValues) {
     public Operations {
       Objects.requireNonNull(adminBindAddress, "adminBindAddress");
+      Objects.requireNonNull(adminSecurity, "adminSecurity");
       if (adminPort < -1 || adminPort > 65_535) {
         throw new IllegalArgumentException("the admin port must be 0..65535, or -1 for none, not " + adminPort);
+      }
+      if (adminGrpcPort < -1 || adminGrpcPort > 65_535) {
+        throw new IllegalArgumentException("the admin gRPC port must be 0..65535, or -1 for none, not "
+            + adminGrpcPort);
+      }
+      if (adminPort >= 0 || adminGrpcPort >= 0) {
+        adminSecurity.requireFor(adminBindAddress);
       }
       if (configCheckInterval.toMillis() < 1) {
         throw new IllegalArgumentException("the config check interval must be at least 1 ms");
@@ -192,25 +213,49 @@ public final class RateLimitServer implements AutoCloseable {
       }
     }
 
-    /** Admin HTTP on 127.0.0.1:9090, the policy checked every 10 s, 100 detailed values per rule. */
+    /**
+     * Admin HTTP on 127.0.0.1:9090 and admin gRPC on 127.0.0.1:9091 without token or TLS, the policy checked every
+     * 10 s, 100 detailed values per rule.
+     */
     public static Operations defaults() {
-      return new Operations("127.0.0.1", 9090, true, Duration.ofSeconds(10), ServiceMetrics.DEFAULT_DETAILED_VALUES);
+      return new Operations("127.0.0.1", 9090, 9091, AdminSecurity.none(), true, Duration.ofSeconds(10),
+          ServiceMetrics.DEFAULT_DETAILED_VALUES);
+    }
+
+    /** Another bind address for both admin listeners; set {@link #withAdminSecurity} first when it is not loopback. */
+    public Operations withAdminBindAddress(String address) {
+      return new Operations(address, adminPort, adminGrpcPort, adminSecurity, watchConfig, configCheckInterval,
+          detailedMetricValues);
     }
 
     public Operations withAdminPort(int port) {
-      return new Operations(adminBindAddress, port, watchConfig, configCheckInterval, detailedMetricValues);
+      return new Operations(adminBindAddress, port, adminGrpcPort, adminSecurity, watchConfig, configCheckInterval,
+          detailedMetricValues);
+    }
+
+    public Operations withAdminGrpcPort(int port) {
+      return new Operations(adminBindAddress, adminPort, port, adminSecurity, watchConfig, configCheckInterval,
+          detailedMetricValues);
+    }
+
+    public Operations withAdminSecurity(AdminSecurity security) {
+      return new Operations(adminBindAddress, adminPort, adminGrpcPort, security, watchConfig, configCheckInterval,
+          detailedMetricValues);
     }
 
     public Operations withWatchConfig(boolean watch) {
-      return new Operations(adminBindAddress, adminPort, watch, configCheckInterval, detailedMetricValues);
+      return new Operations(adminBindAddress, adminPort, adminGrpcPort, adminSecurity, watch, configCheckInterval,
+          detailedMetricValues);
     }
 
     public Operations withConfigCheckInterval(Duration interval) {
-      return new Operations(adminBindAddress, adminPort, watchConfig, interval, detailedMetricValues);
+      return new Operations(adminBindAddress, adminPort, adminGrpcPort, adminSecurity, watchConfig, interval,
+          detailedMetricValues);
     }
 
     public Operations withDetailedMetricValues(int values) {
-      return new Operations(adminBindAddress, adminPort, watchConfig, configCheckInterval, values);
+      return new Operations(adminBindAddress, adminPort, adminGrpcPort, adminSecurity, watchConfig,
+          configCheckInterval, values);
     }
   }
 
@@ -223,15 +268,17 @@ public final class RateLimitServer implements AutoCloseable {
   private final PolicyReloader reloader;
   private final Sweeper sweeper;
   private final TransportSecurity transport;
+  private final AdminAccess adminAccess;
   private ScheduledExecutorService background;
   private ConfigWatcher watcher;
   private AdminHttpServer admin;
+  private Server adminGrpc;
   private volatile boolean draining;
   private boolean closed;
 
   private RateLimitServer(Settings settings, Server grpc, HealthStatusManager health, CounterStore store,
       PolicyHolder policy, RateLimitEngine engine, PolicyReloader reloader, Sweeper sweeper,
-      TransportSecurity transport) {
+      TransportSecurity transport, AdminAccess adminAccess) {
     this.settings = settings;
     this.grpc = grpc;
     this.health = health;
@@ -241,6 +288,7 @@ public final class RateLimitServer implements AutoCloseable {
     this.reloader = reloader;
     this.sweeper = sweeper;
     this.transport = transport;
+    this.adminAccess = adminAccess;
   }
 
   /** Loads the policy, opens the store and starts serving. */
@@ -256,31 +304,42 @@ public final class RateLimitServer implements AutoCloseable {
   public static RateLimitServer start(Settings settings, Clock clock, MeterRegistry registry,
       UnaryOperator<CounterStore> storeWrapper) throws IOException, ConfigException {
     HealthStatusManager health = new HealthStatusManager();
-    TransportSecurity transport = TransportSecurity.open(settings.security().tls());
+    TransportSecurity transport = TransportSecurity.open("gRPC port", settings.security().tls());
+    AdminAccess adminAccess;
+    try {
+      adminAccess = AdminAccess.open(settings.operations().adminSecurity());
+    } catch (IOException | RuntimeException e) {
+      transport.close();
+      throw e;
+    }
     // Decisions on the embedded store take microseconds and never wait on I/O, so they run on the Netty event loop
     // instead of paying a thread hand-off per call. With Redis a decision waits on the network (up to the Redis
     // timeout), so calls run on gRPC's default executor and never block the event loop.
     // Requests above the size bound are refused (RESOURCE_EXHAUSTED) before they are parsed.
+    // Reflection answers in both versions: v1, and v1alpha that ghz and older grpcurl ask for.
     NettyServerBuilder builder = NettyServerBuilder
         .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()), transport.credentials())
         .maxInboundMessageSize(settings.security().maxRequestBytes())
-        .addService(health.getHealthService())
-        .addService(ProtoReflectionServiceV1.newInstance());
+        .addService(health.getHealthService());
+    reflection().forEach(builder::addService);
     if (settings.redis() == null) {
       builder.directExecutor();
     }
     if (settings.noop()) {
       Server grpc;
       try {
-        grpc = builder.addService(new NoopRateLimitService()).build().start();
+        grpc = listen("gRPC", settings.bindAddress(), settings.grpcPort(),
+            () -> builder.addService(new NoopRateLimitService()).build().start());
       } catch (IOException | RuntimeException e) {
+        adminAccess.close();
         transport.close();
         throw e;
       }
-      RateLimitServer server = new RateLimitServer(settings, grpc, health, null, null, null, null, null, transport);
+      RateLimitServer server =
+          new RateLimitServer(settings, grpc, health, null, null, null, null, null, transport, adminAccess);
       server.startOperations(registry);
       server.serving();
-      log.info("started in NOOP mode (always OK, no policy, no store) on {}:{}; admin HTTP {}", settings.bindAddress(),
+      log.info("started in NOOP mode (always OK, no policy, no store) on {}:{}; {}", settings.bindAddress(),
           grpc.getPort(), server.describeAdmin());
       return server;
     }
@@ -293,6 +352,7 @@ public final class RateLimitServer implements AutoCloseable {
       index = loader.parse(sources);
       store = settings.redis() == null ? ChronicleMapStore.open(settings.store()) : RedisStore.open(settings.redis());
     } catch (IOException | ConfigException | RuntimeException e) {
+      adminAccess.close();
       transport.close();
       throw e;
     }
@@ -306,13 +366,12 @@ public final class RateLimitServer implements AutoCloseable {
       engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(), metrics,
           new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()),
           settings.security().clientAddresses(), settings.rejectedRequests());
-      grpc = builder
-          .addService(MalformedRequestGuard.guard(new RateLimitGrpcService(engine).bindService(), metrics::invalidRequest))
-          .addService(new AdminGrpcService(engine))
-          .build()
-          .start();
+      builder.addService(
+          MalformedRequestGuard.guard(new RateLimitGrpcService(engine).bindService(), metrics::invalidRequest));
+      grpc = listen("gRPC", settings.bindAddress(), settings.grpcPort(), () -> builder.build().start());
     } catch (IOException | RuntimeException e) {
       store.close();
+      adminAccess.close();
       transport.close();
       throw e;
     }
@@ -323,12 +382,12 @@ public final class RateLimitServer implements AutoCloseable {
     if (settings.redis() != null) {
       registerRedisMeters(store, registry);
     }
-    RateLimitServer server =
-        new RateLimitServer(settings, grpc, health, store, policy, engine, reloader, sweeper, transport);
+    RateLimitServer server = new RateLimitServer(settings, grpc, health, store, policy, engine, reloader, sweeper,
+        transport, adminAccess);
     server.startOperations(registry);
     server.serving();
     log.info("started on {}:{} with domains {} from {}; store: {} (max entries {}), failure mode {}, limits {}; "
-            + "admin HTTP {}; policy reloaded {}; drain timeout {}; sweep every {}",
+            + "{}; policy reloaded {}; drain timeout {}; sweep every {}",
         settings.bindAddress(), grpc.getPort(),
         index.domains().stream().map(d -> d.domain()).sorted().toList(),
         settings.configPath() == null ? "the embedded default policy" : settings.configPath(),
@@ -344,6 +403,35 @@ public final class RateLimitServer implements AutoCloseable {
     return server;
   }
 
+  /** Server reflection in both versions: v1, and the deprecated v1alpha that ghz and older grpcurl ask for. */
+  @SuppressWarnings("deprecation")
+  private static List<BindableService> reflection() {
+    return List.of(ProtoReflectionServiceV1.newInstance(), ProtoReflectionService.newInstance());
+  }
+
+  /** Starting a listener, which may fail to bind. */
+  private interface Listen<T> {
+    T start() throws IOException;
+  }
+
+  /**
+   * Starts a listener; a bind failure (port in use, address not local) is reported with the listener's name and
+   * address rather than the transport's wording, e.g. "cannot listen for admin gRPC on 127.0.0.1:9091: Address
+   * already in use".
+   */
+  private static <T> T listen(String listener, String address, int port, Listen<T> start) throws IOException {
+    try {
+      return start.start();
+    } catch (IOException e) {
+      Throwable cause = e;
+      while (cause.getCause() != null) {
+        cause = cause.getCause();
+      }
+      throw new IOException("cannot listen for " + listener + " on " + address + ":" + port + ": "
+          + cause.getMessage(), e);
+    }
+  }
+
   /** Meters of the Redis store ({@code store} may be a test's wrapper around it: then none). */
   private static void registerRedisMeters(CounterStore store, MeterRegistry registry) {
     if (store instanceof RedisStore redisStore) {
@@ -356,7 +444,10 @@ public final class RateLimitServer implements AutoCloseable {
     }
   }
 
-  /** Starts the sweeper, the policy watcher and the admin HTTP port; on failure shuts everything down again. */
+  /**
+   * Starts the sweeper, the policy watcher, the admin HTTP port and the admin gRPC listener (not in noop mode: there
+   * is no engine to administer); on failure shuts everything down again.
+   */
   private synchronized void startOperations(MeterRegistry registry) throws IOException {
     Operations ops = settings.operations();
     try {
@@ -373,12 +464,32 @@ public final class RateLimitServer implements AutoCloseable {
         watcher = ConfigWatcher.start(reloader, ops.configCheckInterval(), CONFIG_SETTLE);
       }
       if (ops.adminPort() >= 0) {
-        admin = AdminHttpServer.start(ops.adminBindAddress(), ops.adminPort(), registry, this::readiness, reloader);
+        admin = listen("admin HTTP", ops.adminBindAddress(), ops.adminPort(), () -> AdminHttpServer.start(
+            ops.adminBindAddress(), ops.adminPort(), registry, this::readiness, reloader, adminAccess));
+      }
+      if (engine != null && ops.adminGrpcPort() >= 0) {
+        adminGrpc = listen("admin gRPC", ops.adminBindAddress(), ops.adminGrpcPort(), this::startAdminGrpc);
       }
     } catch (IOException | RuntimeException e) {
       close();
       throw e;
     }
+  }
+
+  /**
+   * The admin gRPC listener: our admin API and reflection behind {@link AdminAccess} (token, client certificate), and
+   * health, open so the listener can be probed. Admin calls may wait on Redis, so they run on gRPC's default executor.
+   */
+  private Server startAdminGrpc() throws IOException {
+    Operations ops = settings.operations();
+    ServerInterceptor guard = adminAccess.interceptor();
+    NettyServerBuilder builder = NettyServerBuilder
+        .forAddress(new InetSocketAddress(ops.adminBindAddress(), ops.adminGrpcPort()), adminAccess.credentials())
+        .maxInboundMessageSize(settings.security().maxRequestBytes())
+        .addService(health.getHealthService())
+        .addService(ServerInterceptors.intercept(new AdminGrpcService(engine), guard));
+    reflection().forEach(service -> builder.addService(ServerInterceptors.intercept(service, guard)));
+    return builder.build().start();
   }
 
   private void serving() {
@@ -387,7 +498,10 @@ public final class RateLimitServer implements AutoCloseable {
   }
 
   private String describeAdmin() {
-    return admin == null ? "off" : "on " + settings.operations().adminBindAddress() + ":" + admin.port();
+    String bind = settings.operations().adminBindAddress();
+    return "admin HTTP " + (admin == null ? "off" : "on " + bind + ":" + admin.port())
+        + "; admin gRPC " + (adminGrpc == null ? "off" : "on " + bind + ":" + adminGrpc.getPort())
+        + (admin == null && adminGrpc == null ? "" : "; admin access " + adminAccess.describe());
   }
 
   /** The bound gRPC port. */
@@ -398,6 +512,11 @@ public final class RateLimitServer implements AutoCloseable {
   /** The bound admin HTTP port, or -1 when it is off. */
   public int adminPort() {
     return admin == null ? -1 : admin.port();
+  }
+
+  /** The bound admin gRPC port, or -1 when it is off (and always in noop mode). */
+  public int adminGrpcPort() {
+    return adminGrpc == null ? -1 : adminGrpc.getPort();
   }
 
   /** The store, or null in noop mode. */
@@ -442,9 +561,9 @@ public final class RateLimitServer implements AutoCloseable {
   }
 
   /**
-   * Graceful shutdown: {@code /readyz} answers 503 and gRPC health turns NOT_SERVING at once, new calls are refused,
-   * in-flight calls get up to the drain timeout to finish, a running sweep completes, then the store is closed so a
-   * persisted file is clean. The admin port closes last.
+   * Graceful shutdown: {@code /readyz} answers 503 and gRPC health turns NOT_SERVING at once, new calls are refused on
+   * both gRPC listeners, in-flight calls (admin calls too: they use the store) get up to the drain timeout to finish,
+   * a running sweep completes, then the store is closed so a persisted file is clean. The admin HTTP port closes last.
    */
   @Override
   public synchronized void close() {
@@ -459,15 +578,13 @@ public final class RateLimitServer implements AutoCloseable {
     }
     health.enterTerminalState();
     grpc.shutdown();
-    try {
-      if (!grpc.awaitTermination(settings.drainTimeout().toMillis(), TimeUnit.MILLISECONDS)) {
-        log.warn("in-flight calls did not finish within {}; cancelling them", settings.drainTimeout());
-        grpc.shutdownNow();
-        grpc.awaitTermination(5, TimeUnit.SECONDS);
-      }
-    } catch (InterruptedException e) {
-      grpc.shutdownNow();
-      Thread.currentThread().interrupt();
+    if (adminGrpc != null) {
+      adminGrpc.shutdown();
+    }
+    long deadline = System.nanoTime() + settings.drainTimeout().toNanos();
+    drain("gRPC", grpc, deadline);
+    if (adminGrpc != null) {
+      drain("admin gRPC", adminGrpc, deadline);
     }
     if (background != null) {
       background.shutdown();
@@ -485,7 +602,22 @@ public final class RateLimitServer implements AutoCloseable {
     if (admin != null) {
       admin.close();
     }
+    adminAccess.close();
     transport.close();
     log.info("stopped");
+  }
+
+  /** Waits for a shut-down listener's in-flight calls until {@code deadline} (nanoTime), then cancels the rest. */
+  private void drain(String listener, Server server, long deadline) {
+    try {
+      if (!server.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+        log.warn("in-flight {} calls did not finish within {}; cancelling them", listener, settings.drainTimeout());
+        server.shutdownNow();
+        server.awaitTermination(5, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      server.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
   }
 }

@@ -2,8 +2,13 @@ package dev.ratelimit.admin;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsExchange;
+import com.sun.net.httpserver.HttpsParameters;
+import com.sun.net.httpserver.HttpsServer;
 import dev.ratelimit.config.DomainPolicy;
 import dev.ratelimit.config.RateLimitRule;
+import dev.ratelimit.security.AdminAccess;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
@@ -15,11 +20,14 @@ import java.time.Duration;
 import java.util.Comparator;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,7 +40,9 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code GET /config}: the running policy: a rule summary, then each source file's text
  *   <li>{@code POST /reload}: re-read the policy now; 200 with what changed, 400 with the error
  * </ul>
- * Meant for a loopback or cluster-internal address: it has no authentication.
+ * With {@link AdminAccess} requiring a bearer token or a client certificate, {@code /config} and {@code /reload}
+ * answer 401 without them; {@code /metrics}, {@code /healthz} and {@code /readyz} stay open so Prometheus and kubelet
+ * probes work. With admin TLS configured the port speaks HTTPS (asking for, not requiring, a client certificate).
  */
 public final class AdminHttpServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(AdminHttpServer.class);
@@ -47,14 +57,16 @@ public final class AdminHttpServer implements AutoCloseable {
   private final MeterRegistry registry;
   private final Supplier<Readiness> readiness;
   private final PolicyReloader reloader;
+  private final AdminAccess access;
 
   private AdminHttpServer(HttpServer http, ExecutorService executor, MeterRegistry registry,
-      Supplier<Readiness> readiness, PolicyReloader reloader) {
+      Supplier<Readiness> readiness, PolicyReloader reloader, AdminAccess access) {
     this.http = http;
     this.executor = executor;
     this.registry = registry;
     this.readiness = readiness;
     this.reloader = reloader;
+    this.access = access;
   }
 
   /**
@@ -63,13 +75,30 @@ public final class AdminHttpServer implements AutoCloseable {
    * @param port the port, 0 for an ephemeral one
    * @param registry scraped by {@code /metrics} when it is a {@link PrometheusMeterRegistry}
    * @param reloader the policy behind {@code /config} and {@code /reload}; null when there is none (noop mode)
+   * @param access TLS of the port and who may use {@code /config} and {@code /reload}
    */
   public static AdminHttpServer start(String bindAddress, int port, MeterRegistry registry,
-      Supplier<Readiness> readiness, PolicyReloader reloader) throws IOException {
+      Supplier<Readiness> readiness, PolicyReloader reloader, AdminAccess access) throws IOException {
     Objects.requireNonNull(bindAddress, "bindAddress");
     Objects.requireNonNull(registry, "registry");
     Objects.requireNonNull(readiness, "readiness");
-    HttpServer http = HttpServer.create(new InetSocketAddress(bindAddress, port), 16);
+    Objects.requireNonNull(access, "access");
+    InetSocketAddress address = new InetSocketAddress(bindAddress, port);
+    HttpServer http;
+    if (access.sslContext() == null) {
+      http = HttpServer.create(address, 16);
+    } else {
+      HttpsServer https = HttpsServer.create(address, 16);
+      https.setHttpsConfigurator(new HttpsConfigurator(access.sslContext()) {
+        @Override
+        public void configure(HttpsParameters params) {
+          SSLParameters ssl = getSSLContext().getDefaultSSLParameters();
+          ssl.setWantClientAuth(access.wantsClientCertificates());
+          params.setSSLParameters(ssl);
+        }
+      });
+      http = https;
+    }
     AtomicInteger threads = new AtomicInteger();
     ExecutorService executor = Executors.newFixedThreadPool(2, r -> {
       Thread t = new Thread(r, "ratelimit-admin-" + threads.incrementAndGet());
@@ -77,7 +106,7 @@ public final class AdminHttpServer implements AutoCloseable {
       return t;
     });
     http.setExecutor(executor);
-    AdminHttpServer admin = new AdminHttpServer(http, executor, registry, readiness, reloader);
+    AdminHttpServer admin = new AdminHttpServer(http, executor, registry, readiness, reloader, access);
     http.createContext("/", admin::handle);
     http.start();
     return admin;
@@ -110,12 +139,12 @@ public final class AdminHttpServer implements AutoCloseable {
           }
         }
         case "/config" -> {
-          if (allowed(exchange, READ)) {
+          if (allowed(exchange, READ) && authorized(exchange)) {
             config(exchange);
           }
         }
         case "/reload" -> {
-          if (allowed(exchange, WRITE)) {
+          if (allowed(exchange, WRITE) && authorized(exchange)) {
             reload(exchange);
           }
         }
@@ -135,6 +164,20 @@ public final class AdminHttpServer implements AutoCloseable {
     }
     exchange.getResponseHeaders().set("Allow", String.join(", ", methods.stream().sorted().toList()));
     send(exchange, 405, TEXT, exchange.getRequestMethod() + " is not allowed here\n");
+    return false;
+  }
+
+  /** Answers 401 unless {@link AdminAccess} lets the caller use a protected endpoint. */
+  private boolean authorized(HttpExchange exchange) throws IOException {
+    SSLSession session = exchange instanceof HttpsExchange https ? https.getSSLSession() : null;
+    Optional<String> refused = access.refusal(exchange.getRequestHeaders().getFirst("Authorization"), session);
+    if (refused.isEmpty()) {
+      return true;
+    }
+    if (access.usesToken()) {
+      exchange.getResponseHeaders().set("WWW-Authenticate", "Bearer realm=\"ratelimit-admin\"");
+    }
+    send(exchange, 401, TEXT, "unauthorized: " + refused.get() + "\n");
     return false;
   }
 

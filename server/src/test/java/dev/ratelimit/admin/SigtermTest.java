@@ -53,7 +53,8 @@ class SigtermTest {
         .forEach(command::add);
     command.addAll(List.of("-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
         "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-        "--bind", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-file", data.toString(),
+        "--bind", "127.0.0.1", "--port", "0", "--admin-port", "0", "--admin-grpc-port", "0",
+        "--data-file", data.toString(),
         "--max-entries", "10000", "--average-value-bytes", "260"));
     Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
     BlockingQueue<String> lines = new LinkedBlockingQueue<>();

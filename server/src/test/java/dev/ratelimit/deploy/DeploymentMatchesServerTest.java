@@ -2,12 +2,21 @@ package dev.ratelimit.deploy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.Main;
 import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServicePort;
+import io.fabric8.kubernetes.api.model.Volume;
+import io.fabric8.kubernetes.api.model.VolumeMount;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
+import java.net.InetAddress;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -23,12 +32,13 @@ class DeploymentMatchesServerTest {
   private static final long JVM_OTHER_BYTES = 200L << 20;
 
   private final CommandSpec cli = new CommandLine(new Main()).getCommandSpec();
-  private final Container container = container();
+  private final List<HasMetadata> manifests = manifests();
+  private final Deployment deployment = KubeYaml.only(manifests, Deployment.class);
+  private final Container container = deployment.getSpec().getTemplate().getSpec().getContainers().get(0);
 
-  private static Container container() {
+  private static List<HasMetadata> manifests() {
     try {
-      return KubeYaml.only(KubeYaml.readDirectory(Repo.file("deploy")), Deployment.class)
-          .getSpec().getTemplate().getSpec().getContainers().get(0);
+      return KubeYaml.readDirectory(Repo.file("deploy"));
     } catch (Exception e) {
       throw new AssertionError(e);
     }
@@ -47,6 +57,37 @@ class DeploymentMatchesServerTest {
         .filter(n -> n.startsWith("RATELIMIT_")).toList();
     assertTrue(set.size() >= 4, "port, config, data file and store size are set: " + set);
     assertTrue(read.containsAll(set), "Main reads " + read + " but the Deployment sets " + set);
+  }
+
+  @Test
+  void adminPortsBeyondLoopbackReadTheirTokenFromAMountedSecretAndStayOutOfTheService() throws Exception {
+    String bind = container.getEnv().stream().filter(e -> e.getName().equals("RATELIMIT_ADMIN_BIND"))
+        .map(EnvVar::getValue).findFirst().orElse(cli.findOption("--admin-bind").defaultValue());
+    assertFalse(InetAddress.getByName(bind).isLoopbackAddress(), "the pod binds admin for Prometheus: " + bind);
+    // The server refuses a non-loopback admin bind without a token or mutual TLS; the Deployment gives a token.
+    Path tokenFile = Path.of(KubernetesManifestsTest.env(container, "RATELIMIT_ADMIN_TOKEN_FILE"));
+    VolumeMount mount = container.getVolumeMounts().stream()
+        .filter(m -> tokenFile.getParent().equals(Path.of(m.getMountPath()))).findFirst()
+        .orElseThrow(() -> new AssertionError("no volume is mounted at " + tokenFile.getParent()));
+    assertEquals(Boolean.TRUE, mount.getReadOnly());
+    Volume volume = deployment.getSpec().getTemplate().getSpec().getVolumes().stream()
+        .filter(v -> v.getName().equals(mount.getName())).findFirst().orElseThrow();
+    assertNotNull(volume.getSecret(), "the token comes from a Secret, not a ConfigMap or the image");
+    assertFalse(Boolean.TRUE.equals(volume.getSecret().getOptional()),
+        "without the Secret the pod must wait, not start without a token");
+    assertTrue(volume.getSecret().getItems() == null || volume.getSecret().getItems().isEmpty(),
+        "the whole Secret is mounted (a subPath or item list would not see rotations)");
+
+    List<Integer> adminPorts = List.of(
+        Integer.parseInt(cli.findOption("--admin-port").defaultValue()),
+        Integer.parseInt(cli.findOption("--admin-grpc-port").defaultValue()));
+    List<String> adminPortNames = container.getPorts().stream()
+        .filter(p -> adminPorts.contains(p.getContainerPort())).map(p -> p.getName()).toList();
+    assertEquals(List.of("admin", "admin-grpc"), adminPortNames);
+    for (ServicePort port : KubeYaml.only(manifests, Service.class).getSpec().getPorts()) {
+      assertFalse(adminPorts.contains(port.getPort()), "the Service exposes an admin port: " + port);
+      assertFalse(adminPortNames.contains(port.getTargetPort().getStrVal()), "the Service targets an admin port");
+    }
   }
 
   @Test

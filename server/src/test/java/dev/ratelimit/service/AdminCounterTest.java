@@ -49,7 +49,7 @@ class AdminCounterTest {
         server.call(request("quiet", descriptor("org", "acme")));
       }
       clock.advance(Duration.ofSeconds(2));
-      var admin = RateLimitAdminGrpc.newBlockingStub(server.channel());
+      var admin = RateLimitAdminGrpc.newBlockingStub(server.adminChannel());
       GetCounterResponse view = admin.getCounter(counter("quiet", "org", "acme"));
       assertTrue(view.getMatched());
       assertEquals("hidden", view.getRuleName());

@@ -41,7 +41,7 @@ class DynamicQuotaTest {
   }
 
   private static RateLimitAdminGrpc.RateLimitAdminBlockingStub admin(TestServer server) {
-    return RateLimitAdminGrpc.newBlockingStub(server.channel()).withDeadlineAfter(10, TimeUnit.SECONDS);
+    return RateLimitAdminGrpc.newBlockingStub(server.adminChannel()).withDeadlineAfter(10, TimeUnit.SECONDS);
   }
 
   private static RecordVolumeResponse record(TestServer server, String org, double usd) {

@@ -55,6 +55,10 @@ public final class ServerProcess implements AutoCloseable {
       command.add("--admin-port");
       command.add("-1");
     }
+    if (!List.of(args).contains("--admin-grpc-port")) {
+      command.add("--admin-grpc-port"); // likewise for the admin gRPC listener's 9091
+      command.add("-1");
+    }
     command.addAll(List.of(args));
     Process process = new ProcessBuilder(command)
         .redirectErrorStream(true)

@@ -21,6 +21,7 @@ import java.util.function.UnaryOperator;
 public final class TestServer implements AutoCloseable {
   private final RateLimitServer server;
   private final ManagedChannel channel;
+  private final ManagedChannel adminChannel;
   private final RateLimitServiceGrpc.RateLimitServiceBlockingStub stub;
   private final PrometheusMeterRegistry registry;
 
@@ -28,6 +29,8 @@ public final class TestServer implements AutoCloseable {
     this.server = server;
     this.registry = registry;
     this.channel = NettyChannelBuilder.forAddress("127.0.0.1", server.grpcPort()).usePlaintext().build();
+    this.adminChannel = server.adminGrpcPort() < 0 ? null
+        : NettyChannelBuilder.forAddress("127.0.0.1", server.adminGrpcPort()).usePlaintext().build();
     this.stub = RateLimitServiceGrpc.newBlockingStub(channel);
   }
 
@@ -55,8 +58,17 @@ public final class TestServer implements AutoCloseable {
     return registry;
   }
 
+  /** A plaintext channel to the public gRPC port (what Envoy calls). */
   public ManagedChannel channel() {
     return channel;
+  }
+
+  /** A plaintext channel to the admin gRPC listener ({@code RateLimitAdmin}); fails when it is off. */
+  public ManagedChannel adminChannel() {
+    if (adminChannel == null) {
+      throw new IllegalStateException("the admin gRPC listener is off in this test's settings");
+    }
+    return adminChannel;
   }
 
   public RateLimitServiceGrpc.RateLimitServiceBlockingStub stub() {
@@ -99,6 +111,9 @@ public final class TestServer implements AutoCloseable {
   @Override
   public void close() throws InterruptedException {
     channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    if (adminChannel != null) {
+      adminChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
     server.close();
   }
 }

@@ -135,7 +135,7 @@ class RedisReplicasTest {
             .withTimeSource(TimeSource.CALLER));
     TestServer a = server(settings, shared);
     TestServer b = server(settings, shared);
-    RateLimitAdminGrpc.newBlockingStub(a.channel()).withDeadlineAfter(10, TimeUnit.SECONDS)
+    RateLimitAdminGrpc.newBlockingStub(a.adminChannel()).withDeadlineAfter(10, TimeUnit.SECONDS)
         .recordVolume(RecordVolumeRequest.newBuilder().setOrg("acme").setUsd(1_000_000).build());
     shared.advance(Duration.ofMinutes(10));
     RateLimitRequest dynamic = request("api", descriptor("tier", "dynamic", "org", "acme"));
