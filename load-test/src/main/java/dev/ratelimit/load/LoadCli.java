@@ -3,9 +3,12 @@ package dev.ratelimit.load;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** Entry point of {@code ratelimit-load.jar}: {@code run} sends load, {@code ghz-data} writes ghz data files. */
+/**
+ * Entry point of {@code ratelimit-load.jar}: {@code run} sends load; {@code ghz-data} and {@code h2load-bodies} write
+ * inputs for ghz and h2load.
+ */
 @Command(name = "ratelimit-load", mixinStandardHelpOptions = true, version = "ratelimit-load 0.1.0",
-        subcommands = {RunCommand.class, GhzDataCommand.class},
+        subcommands = {RunCommand.class, GhzDataCommand.class, H2loadBodiesCommand.class},
         description = "Load generator for Envoy's RateLimitService v3 (ShouldRateLimit), loopback targets by default.")
 public final class LoadCli implements Runnable {
     @CommandLine.Spec
@@ -13,7 +16,7 @@ public final class LoadCli implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "choose a subcommand: run or ghz-data");
+        throw new CommandLine.ParameterException(spec.commandLine(), "choose a subcommand: run, ghz-data or h2load-bodies");
     }
 
     /** Runs the command line; exit code 0 on success, 1 on bad arguments, 2 when nothing completed. */

@@ -13,7 +13,7 @@ import java.util.SplittableRandom;
  * or a ghz data file.
  *
  * <p>Per request: a plan descriptor (main bucket, or the execute/submit bucket), the firewall {@code per_ip} descriptor,
- * and for keyed requests the firewall {@code per_api_key} descriptor. IPs are assigned round-robin
+ * and for keyed requests the firewall {@code per_api_key} and {@code per_team} descriptors (everything envoy.yaml sends). IPs are assigned round-robin
  * ({@code n}-th request gets IP {@code n mod ips}) so that {@code ips} requests exercise exactly {@code ips} addresses;
  * organisations are drawn by popularity ({@link ZipfSampler}), each with a fixed tier.
  */
@@ -27,6 +27,7 @@ public final class RequestGenerator {
     private final RateLimitDescriptor.Entry submitEntry = entry("bucket", "submit");
     private final RateLimitDescriptor.Entry firewallPerIp = entry("firewall", "per_ip");
     private final RateLimitDescriptor.Entry firewallPerKey = entry("firewall", "per_api_key");
+    private final RateLimitDescriptor.Entry firewallPerTeam = entry("firewall", "per_team");
     private long generated;
 
     /** Last request's attributes, for statistics and tests. */
@@ -73,6 +74,7 @@ public final class RequestGenerator {
                 .addDescriptors(RateLimitDescriptor.newBuilder().addEntries(firewallPerIp).addEntries(entry("remote_address", ipText)));
         if (!keyless) {
             request.addDescriptors(RateLimitDescriptor.newBuilder().addEntries(firewallPerKey).addEntries(entry("api_key", Ids.apiKey(org, key))));
+            request.addDescriptors(RateLimitDescriptor.newBuilder().addEntries(firewallPerTeam).addEntries(entry("org", Ids.org(org))));
         }
         lastTier = tier;
         lastRoute = route;

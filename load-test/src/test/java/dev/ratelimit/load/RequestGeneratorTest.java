@@ -103,10 +103,13 @@ class RequestGeneratorTest {
                 assertEquals(perIp.get("remote_address"), plan.get("remote_address"));
             } else {
                 assertTrue(tiers.contains(plan.get("tier")));
-                assertEquals(3, d.size());
+                assertEquals(4, d.size(), "plan, per_ip, per_api_key and per_team: every descriptor envoy.yaml sends");
                 Map<String, String> perKey = entries(d.get(2));
                 assertEquals("per_api_key", perKey.get("firewall"));
                 assertTrue(perKey.get("api_key").startsWith("ak_"));
+                Map<String, String> perTeam = entries(d.get(3));
+                assertEquals("per_team", perTeam.get("firewall"));
+                assertEquals(plan.get("org"), perTeam.get("org"));
             }
             assertFalse(plan.containsKey("bucket") && generator.lastRoute() == Route.MAIN);
         }
@@ -146,7 +149,8 @@ class RequestGeneratorTest {
         RequestPool p = RequestPool.build(new TrafficMix(100_000, 1_000_000, 2, 0.2, 0.1, 0.05, 1.0,
                 TrafficMix.parseTierWeights("free=60,developer=25,launch=10,pro=5"), "api", 42L), 1_000_000);
         assertEquals(1_000_000, p.stats().distinctIps());
-        assertTrue(p.stats().avgEncodedBytes() < 200, "avg request size " + p.stats().avgEncodedBytes());
+        // Keyed requests carry four descriptors (plan, per_ip, per_api_key, per_team): about 211 bytes on average.
+        assertTrue(p.stats().avgEncodedBytes() < 240, "avg request size " + p.stats().avgEncodedBytes());
     }
 
     @Test

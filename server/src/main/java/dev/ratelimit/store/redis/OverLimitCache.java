@@ -11,16 +11,33 @@ import java.util.Map;
  * oldest entry when full.
  *
  * <p>Why a cached rejection is exact: before a key's reset nothing ages out of its window, so its count can only have
- * grown since it was seen; a request of {@code hits} that did not fit then ({@code hits > limit - current}) cannot
- * fit now. Entries are keyed by the limit too, so a reload that changes the limit asks Redis again.
+ * grown since it was seen, except for hits taken back from requests that another descriptor rejected (a rejected
+ * request counts nowhere). Within one script call those are taken back before anyone can see them, and the store never
+ * caches a rejection whose count includes hits its own request took back. Only on Redis Cluster, where a request's
+ * keys in other slots are taken back by a second call, can a concurrent request see hits that are about to go: there
+ * an entry is kept for at most {@code maxAgeMillis} (a transient over-rejection, never an over-admission). A request of
+ * {@code hits} that did not fit then ({@code hits > limit - current}) is rejected locally. Entries are keyed by the
+ * limit too, so a reload that changes the limit asks Redis again.
  */
 final class OverLimitCache {
+  /** On Redis Cluster, the longest time a rejection is answered locally (Redis is asked again this often per key). */
+  static final long CLUSTER_MAX_AGE_MILLIS = 1_000;
   private static final int SEGMENTS = 16;
 
   private final Segment[] segments;
+  private final long maxAgeMillis;
 
-  /** @param maxEntries keys remembered at most; 0 disables the cache */
+  /** A cache whose entries live until their reset. */
   OverLimitCache(int maxEntries) {
+    this(maxEntries, Long.MAX_VALUE);
+  }
+
+  /**
+   * @param maxEntries keys remembered at most; 0 disables the cache
+   * @param maxAgeMillis longest time an entry is kept, whatever its reset
+   */
+  OverLimitCache(int maxEntries, long maxAgeMillis) {
+    this.maxAgeMillis = maxAgeMillis;
     if (maxEntries < 0) {
       throw new IllegalArgumentException("the over-limit cache size must be 0 or more, not " + maxEntries);
     }
@@ -61,10 +78,13 @@ final class OverLimitCache {
   }
 
   /**
-   * Records an over-limit verdict, valid on the replica's clock until {@code expiresAtMillis} (its reset translated
-   * to this replica's clock). Admitted verdicts and verdicts that expire at once are ignored.
+   * Records an over-limit verdict, valid on the replica's clock until {@code resetAtMillis} (its reset translated
+   * to this replica's clock) or for the cache's maximum age, whichever comes first. Admitted verdicts and verdicts
+   * that expire at once are ignored.
    */
-  void remember(byte[] key, Verdict verdict, long nowMillis, long expiresAtMillis) {
+  void remember(byte[] key, Verdict verdict, long nowMillis, long resetAtMillis) {
+    long expiresAtMillis = nowMillis > Long.MAX_VALUE - maxAgeMillis ? resetAtMillis
+        : Math.min(resetAtMillis, nowMillis + maxAgeMillis);
     if (segments == null || !verdict.overLimit() || expiresAtMillis <= nowMillis) {
       return;
     }

@@ -130,7 +130,8 @@ public final class RedisStore implements CounterStore {
     this.script = script;
     this.stateScript = stateScript;
     this.prefix = settings.keyPrefix().getBytes(StandardCharsets.UTF_8);
-    this.overLimit = new OverLimitCache(settings.overLimitCacheSize());
+    this.overLimit = new OverLimitCache(settings.overLimitCacheSize(),
+        connection.cluster() ? OverLimitCache.CLUSTER_MAX_AGE_MILLIS : Long.MAX_VALUE);
     this.timeoutNanos = settings.timeout().toNanos();
   }
 
@@ -233,12 +234,42 @@ public final class RedisStore implements CounterStore {
     }
     long[] scriptNow = new long[calls.size()];
     for (int c = 0; c < calls.size(); c++) {
-      scriptNow[c] = complete(calls.get(c), ops, results, nowMillis, deadline);
+      scriptNow[c] = complete(calls.get(c), ops, results, deadline);
     }
-    if (mode == NOWHERE && calls.size() > 1 && batch.rejects(ops, results)) {
+    boolean takenBack = mode != INDEPENDENT && batch.rejects(ops, results);
+    if (takenBack && mode == NOWHERE && calls.size() > 1) {
       refundAcrossCalls(ops, results, calls, scriptNow, deadline);
     }
+    rememberRejections(ops, results, calls, scriptNow, nowMillis, takenBack);
     return results;
+  }
+
+  /**
+   * Caches the rejections Redis decided, except on a key whose hits this request took back: the rejection's count
+   * includes them, so it would reject requests that fit.
+   */
+  private void rememberRejections(List<Op> ops, Result[] results, List<Call> calls, long[] scriptNow, long nowMillis,
+      boolean takenBack) {
+    for (int c = 0; c < calls.size(); c++) {
+      for (int i : calls.get(c).indexes()) {
+        Verdict verdict = results[i].verdict();
+        if (verdict == null || !verdict.overLimit() || !cacheable(ops.get(i))
+            || (takenBack && recordedInRequest(ops, results, ops.get(i).key()))) {
+          continue;
+        }
+        // The reset is on the script's clock; the cache keeps it as a duration on this replica's clock.
+        overLimit.remember(ops.get(i).key(), verdict, nowMillis, nowMillis + (verdict.resetAtMillis() - scriptNow[c]));
+      }
+    }
+  }
+
+  private static boolean recordedInRequest(List<Op> ops, Result[] results, byte[] key) {
+    for (int j = 0; j < results.length; j++) {
+      if (Batch.recorded(ops.get(j), results[j]) && Arrays.equals(ops.get(j).key(), key)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
@@ -321,7 +352,7 @@ public final class RedisStore implements CounterStore {
   }
 
   /** Fills in the results of one call; returns the script's time (0 when the call failed). */
-  private long complete(Call call, List<Op> ops, Result[] results, long nowMillis, long deadline) {
+  private long complete(Call call, List<Op> ops, Result[] results, long deadline) {
     List<Object> reply;
     try {
       reply = await(call, deadline);
@@ -338,13 +369,8 @@ public final class RedisStore implements CounterStore {
       Op op = ops.get(i);
       int at = 1 + 4 * j;
       long reset = (Long) reply.get(at + 3);
-      Verdict verdict = new Verdict((Long) reply.get(at) != 0, op.limit(), (Long) reply.get(at + 1),
-          (Long) reply.get(at + 2), reset);
-      // The reset is on the script's clock; the cache keeps it as a duration on this replica's clock.
-      if (cacheable(op)) {
-        overLimit.remember(op.key(), verdict, nowMillis, nowMillis + (reset - scriptNow));
-      }
-      results[i] = Result.of(verdict);
+      results[i] = Result.of(new Verdict((Long) reply.get(at) != 0, op.limit(), (Long) reply.get(at + 1),
+          (Long) reply.get(at + 2), reset));
     }
     return scriptNow;
   }

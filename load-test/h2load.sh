@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Independent-tool benchmark: nghttp2's h2load (Debian package nghttp2-client) drives ShouldRateLimit as plain HTTP/2
+# POSTs against the --noop baseline, the embedded store and the Redis store, in one run, the server pinned to CPU 0 and
+# h2load (and redis-server) to CPU 1. For each mode and depth it prints calls/s, the server's CPU per call (from
+# /proc/PID/stat) and the ratios to the no-op; then latency percentiles (h2load --log-file) at 25/50/75% of each
+# mode's maximum.
+# Build first: mvn -q -pl load-test,server -am package -DskipTests
+# Tunables (env): MODES ("noop embedded redis"), DEPTHS ("4x16 8x64": connections x streams per h2load client),
+# CLIENTS (4: h2load processes, each with its own request body, so keys spread), REQUESTS (200000 per mode and
+# depth), LATENCY (1: run the latency phase), SECONDS (10: length of each latency run), OUT (/tmp/ratelimit-h2load).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SERVER_JAR=server/target/ratelimit-server.jar
+LOAD_JAR=load-test/target/ratelimit-load.jar
+MODES=${MODES:-noop embedded redis}
+DEPTHS=${DEPTHS:-4x16 8x64}
+CLIENTS=${CLIENTS:-4}
+REQUESTS=${REQUESTS:-200000}
+LATENCY=${LATENCY:-1}
+SECONDS_PER_RATE=${SECONDS:-10}
+OUT=${OUT:-/tmp/ratelimit-h2load}
+PATH_RLS=/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit
+command -v h2load >/dev/null || { echo "h2load is missing: apt-get install -y nghttp2-client" >&2; exit 1; }
+[ -f "$SERVER_JAR" ] && [ -f "$LOAD_JAR" ] || { echo "build first: mvn -q -pl load-test,server -am package -DskipTests" >&2; exit 1; }
+if [ "$(nproc)" -ge 2 ]; then SERVER_CPU="taskset -c 0"; TOOL_CPU="taskset -c 1"; else SERVER_CPU=; TOOL_CPU=; fi
+mkdir -p "$OUT"
+java -jar "$LOAD_JAR" h2load-bodies --count "$CLIENTS" --out "$OUT/bodies" --orgs 50000 --ips 200000 2>/dev/null
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+SERVER_PID=; REDIS_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null || true
+  [ -n "$REDIS_PID" ] && kill -TERM "$REDIS_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+start_redis() {
+  REDIS_PORT=$(free_port)
+  $TOOL_CPU redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no >"$OUT/redis.log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "redis-server did not start" >&2; exit 1
+}
+
+start_server() {  # $1 = mode
+  PORT=$(free_port); ADMIN=$(free_port)
+  local flags=()
+  case $1 in
+    noop) flags=(--noop) ;;
+    embedded) flags=(--data-file "$OUT/counters.dat") ; rm -f "$OUT"/counters.dat* ;;
+    redis) start_redis; flags=(--store redis --redis-uri "redis://127.0.0.1:$REDIS_PORT" --redis-timeout 1s) ;;
+  esac
+  $SERVER_CPU java -Xms512m -Xmx1g -XX:+UseG1GC -jar "$SERVER_JAR" --bind 127.0.0.1 --port "$PORT" \
+    --admin-port "$ADMIN" --admin-grpc-port -1 "${flags[@]}" >"$OUT/server-$1.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 300); do
+    # Our own server, ready: its own admin port answers /readyz (nothing else listens on these fresh ports).
+    if curl -fs "http://127.0.0.1:$ADMIN/readyz" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "server ($1) died:" >&2; cat "$OUT/server-$1.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "server ($1) not ready" >&2; exit 1
+}
+
+stop_server() {
+  kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+  if [ -n "$REDIS_PID" ]; then kill -TERM "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=; fi
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Runs CLIENTS h2load processes at once; prints "calls seconds" (calls that got a 200 response).
+drive() {  # $1 = name, $2 = connections, $3 = streams, $4 = requests per client, rest = extra h2load flags
+  local name=$1 c=$2 m=$3 n=$4; shift 4
+  local pids=()
+  for i in $(seq 0 $((CLIENTS - 1))); do
+    $TOOL_CPU h2load -n "$n" -c "$c" -m "$m" -H 'content-type: application/grpc' -H 'te: trailers' \
+      -d "$OUT/bodies/body-$i.bin" "$@" "http://127.0.0.1:$PORT$PATH_RLS" >"$OUT/$name-$i.txt" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+}
+
+summary=$OUT/summary.txt
+: >"$summary"
+declare -A RATE
+for depth in $DEPTHS; do
+  c=${depth%x*}; m=${depth#*x}
+  for mode in $MODES; do
+    start_server "$mode"
+    drive "warm-$mode-$depth" "$c" "$m" $((REQUESTS / CLIENTS / 4))
+    before=$(cpu_ticks "$SERVER_PID"); t0=$(date +%s.%N)
+    drive "run-$mode-$depth" "$c" "$m" $((REQUESTS / CLIENTS))
+    t1=$(date +%s.%N); after=$(cpu_ticks "$SERVER_PID")
+    ok=$(cat "$OUT"/run-"$mode"-"$depth"-*.txt | awk '/status codes:/ {s += $3} END {print s}')
+    ticks=$((after - before)); hz=$(getconf CLK_TCK)
+    line=$(awk -v ok="$ok" -v t0="$t0" -v t1="$t1" -v ticks="$ticks" -v hz="$hz" -v mode="$mode" -v depth="$depth" \
+      'BEGIN {s = t1 - t0; printf "%-9s %-5s %9d calls %8.0f calls/s %7.1f us CPU/call", mode, depth, ok, ok / s, ticks / hz * 1e6 / ok}')
+    echo "$line" | tee -a "$summary"
+    RATE[$mode-$depth]=$(echo "$line" | awk '{print $5}')
+    stop_server
+  done
+done
+echo "--- ratios to noop (calls/s; CPU per call inverse)" | tee -a "$summary"
+awk '{k = $1; d = $2; rate[k, d] = $5; cpu[k, d] = $7} END {
+  for (kd in rate) { split(kd, p, SUBSEP); if (p[1] != "noop" && ((("noop") SUBSEP p[2]) in rate))
+    printf "%-9s %-5s throughput %.2f x noop, CPU per call %.2f x noop\n", p[1], p[2], rate[kd] / rate["noop", p[2]], cpu[kd] / cpu["noop", p[2]] } }' \
+  <(grep -v -- '---' "$summary" | grep calls/s) | sort | tee -a "$summary"
+
+if [ "$LATENCY" = 1 ]; then
+  depth=${DEPTHS%% *}; c=${depth%x*}; m=${depth#*x}
+  echo "--- latency (h2load --log-file) at 25/50/75% of each mode's max, $depth" | tee -a "$summary"
+  for mode in $MODES; do
+    max=${RATE[$mode-$depth]}
+    start_server "$mode"
+    for pct in 25 50 75; do
+      rate=$((max * pct / 100)); per_conn=$(( (rate + CLIENTS * c - 1) / (CLIENTS * c) ))
+      rm -f "$OUT"/lat-"$mode"-"$pct"-*.log
+      for i in $(seq 0 $((CLIENTS - 1))); do
+        $TOOL_CPU h2load -n $((per_conn * c * SECONDS_PER_RATE)) -c "$c" -m "$m" --rps "$per_conn" \
+          -H 'content-type: application/grpc' -H 'te: trailers' -d "$OUT/bodies/body-$i.bin" \
+          --log-file "$OUT/lat-$mode-$pct-$i.log" "http://127.0.0.1:$PORT$PATH_RLS" >/dev/null 2>&1 &
+      done
+      wait $(jobs -p | grep -v "^$SERVER_PID$" | grep -v "^${REDIS_PID:-x}$") 2>/dev/null || true
+      cat "$OUT"/lat-"$mode"-"$pct"-*.log | awk '{print $3}' | sort -n | awk -v mode="$mode" -v pct="$pct" -v rate="$rate" '
+        {v[NR] = $1} END { if (NR == 0) { print mode, pct "%: no samples"; exit }
+          printf "%-9s %3d%% (%6d calls/s): p50 %6.0f us  p99 %6.0f us  p99.9 %6.0f us  (%d calls)\n", mode, pct, rate,
+            v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[int(NR * 0.999) + 1], NR }' | tee -a "$summary"
+    done
+    stop_server
+  done
+fi
+echo "summary: $summary"
