@@ -134,10 +134,13 @@ public final class ServiceMetrics {
    *
    * @param rule the rule the descriptor matched
    * @param hits the descriptor's hits_addend
-   * @param verdict its decision, or null when it was not decided against a limit (unlimited, store failure): then
-   *     only {@code total_hits} counts
+   * @param verdict its decision, or null when the store failed: then only {@code total_hits} counts. Unlimited rules
+   *     have no stats
    */
   public void hits(String domain, RateLimitRule rule, long hits, Verdict verdict) {
+    if (rule.unlimited()) {
+      return; // never counted, so no stats (envoyproxy/ratelimit counts their total_hits only)
+    }
     Map<String, KeyStats> byRule = keyStats.get(domain);
     if (byRule == null) {
       byRule = keyStats.computeIfAbsent(domain, d -> new ConcurrentHashMap<>());
