@@ -9,18 +9,27 @@ import dev.ratelimit.security.SecuritySettings;
 import dev.ratelimit.security.TlsSettings;
 import dev.ratelimit.service.FailureMode;
 import dev.ratelimit.service.RequestLimits;
+import dev.ratelimit.service.ResponseHeaders;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.redis.RedisStore;
 import dev.ratelimit.store.redis.TimeSource;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
+import java.io.InputStream;
 import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -31,6 +40,7 @@ import picocli.CommandLine.Option;
 @Command(
     name = "ratelimit-server",
     mixinStandardHelpOptions = true,
+    versionProvider = Main.Version.class,
     description = "Envoy external rate-limit server (envoy.service.ratelimit.v3) with sliding windows in Chronicle Map or Redis.")
 public final class Main implements Callable<Integer> {
 
@@ -148,6 +158,24 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--ipv6-prefix", defaultValue = "64", description = "IPv6 clients are keyed by this prefix length, so rotating addresses within one allocation share a limit (default ${DEFAULT-VALUE}; 128: each address).")
   int ipv6Prefix;
 
+  @Option(names = "--api-keys", defaultValue = "${env:RATELIMIT_API_KEYS}", description = "YAML file of API keys (SHA-256 of each key with org, tier and optional id): serve Envoy's ext_authz Authorization/Check on the gRPC port, resolving x-api-key to x-org-id, x-org-tier and x-api-key-id; re-read when it changes (env RATELIMIT_API_KEYS). Default: not served.")
+  Path apiKeys;
+
+  @Option(names = "--response-headers", defaultValue = "${env:RATELIMIT_RESPONSE_HEADERS:-x-ratelimit}", description = "Rate-limit response headers: x-ratelimit (x-ratelimit-remaining, -current, -reset), ietf (RateLimit-Policy and RateLimit, draft-ietf-httpapi-ratelimit-headers-11), draft03 (what Envoy's DRAFT_VERSION_03 emits) or none (env RATELIMIT_RESPONSE_HEADERS; default ${DEFAULT-VALUE}).")
+  String responseHeaders;
+
+  @Option(names = "--retry-after", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Add Retry-After (seconds until reset, at least 1) to over-limit answers; --no-retry-after leaves it out (default ${DEFAULT-VALUE}).")
+  boolean retryAfter;
+
+  @Option(names = "--limit-header", negatable = true, defaultValue = "false", fallbackValue = "true", description = "With --response-headers x-ratelimit, also add x-ratelimit-limit (default ${DEFAULT-VALUE}).")
+  boolean limitHeader;
+
+  @Option(names = "--shadow-mode", negatable = true, defaultValue = "${env:RATELIMIT_SHADOW_MODE:-false}", fallbackValue = "true", description = "Decide, count and report every request as usual but answer OK to all (env RATELIMIT_SHADOW_MODE; default ${DEFAULT-VALUE}).")
+  boolean shadowMode;
+
+  @Option(names = "--near-limit-ratio", defaultValue = "${env:RATELIMIT_NEAR_LIMIT_RATIO:-0.8}", description = "Share of a limit from which admitted hits count in ratelimit_near_limit (env RATELIMIT_NEAR_LIMIT_RATIO; default ${DEFAULT-VALUE}).")
+  double nearLimitRatio;
+
   @Option(names = "--noop", description = "Benchmark baseline: same gRPC stack, always OK, no policy, no store.")
   boolean noop;
 
@@ -175,9 +203,9 @@ public final class Main implements Callable<Integer> {
     }
     RateLimitServer server;
     try {
-      server = RateLimitServer.start(settings, Clock.systemUTC(), new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+      server = RateLimitServer.start(settings, Clock.systemUTC(), registry());
     } catch (ConfigException e) {
-      System.err.println("ratelimit-server: invalid policy: " + e.getMessage());
+      System.err.println("ratelimit-server: invalid configuration: " + e.getMessage());
       return 3;
     } catch (IOException e) {
       System.err.println("ratelimit-server: cannot start: " + e.getMessage());
@@ -204,7 +232,59 @@ public final class Main implements Callable<Integer> {
             duration("--config-check-interval", configCheckInterval), detailedMetricValues),
         security(),
         redisSettings(),
-        rejectedRequests(rejectedRequests));
+        rejectedRequests(rejectedRequests),
+        new RateLimitServer.Edge(apiKeys, new ResponseHeaders(headerFormat(responseHeaders), retryAfter, limitHeader),
+            shadowMode, nearLimitRatio));
+  }
+
+  /** The Prometheus registry, with the JVM's and the process's meters (memory, GC, threads, CPU, uptime, classes). */
+  static PrometheusMeterRegistry registry() {
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    new JvmMemoryMetrics().bindTo(registry);
+    new JvmGcMetrics().bindTo(registry); // lives as long as the process, never closed
+    new JvmThreadMetrics().bindTo(registry);
+    new ClassLoaderMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
+    new UptimeMetrics().bindTo(registry);
+    return registry;
+  }
+
+  private static ResponseHeaders.Format headerFormat(String text) {
+    ResponseHeaders.Format format = ResponseHeaders.Format.parse(text);
+    if (format == null) {
+      throw new IllegalArgumentException("--response-headers must be x-ratelimit, ietf, draft03 or none, not '" + text
+          + "'");
+    }
+    return format;
+  }
+
+  /**
+   * {@code --version}: the jar manifest's {@code Implementation-Version}, or the Maven project version from a filtered
+   * resource when running from classes.
+   */
+  static final class Version implements CommandLine.IVersionProvider {
+    static final String RESOURCE = "/dev/ratelimit/version.properties";
+
+    @Override
+    public String[] getVersion() {
+      return new String[] {"ratelimit-server " + version()};
+    }
+
+    static String version() {
+      String version = Main.class.getPackage().getImplementationVersion();
+      if (version != null && !version.isBlank()) {
+        return version;
+      }
+      Properties properties = new Properties();
+      try (InputStream in = Main.class.getResourceAsStream(RESOURCE)) {
+        if (in != null) {
+          properties.load(in);
+        }
+      } catch (IOException e) {
+        // reported as unknown below
+      }
+      return properties.getProperty("version", "unknown");
+    }
   }
 
   private SecuritySettings security() {

@@ -1,6 +1,8 @@
 package dev.ratelimit;
 
 import dev.ratelimit.admin.AdminHttpServer;
+import dev.ratelimit.auth.ApiKeyAuthService;
+import dev.ratelimit.auth.ApiKeyFile;
 import dev.ratelimit.admin.ConfigWatcher;
 import dev.ratelimit.admin.PolicyReloader;
 import dev.ratelimit.admin.Readiness;
@@ -11,10 +13,13 @@ import dev.ratelimit.config.PolicyLoader;
 import dev.ratelimit.config.RejectedRequests;
 import dev.ratelimit.service.AdminGrpcService;
 import dev.ratelimit.service.FailureMode;
+import dev.ratelimit.service.GlobalShadowMode;
+import dev.ratelimit.service.GrpcCallMetrics;
 import dev.ratelimit.service.NoopRateLimitService;
 import dev.ratelimit.service.RateLimitEngine;
 import dev.ratelimit.service.RateLimitGrpcService;
 import dev.ratelimit.service.RequestLimits;
+import dev.ratelimit.service.ResponseHeaders;
 import dev.ratelimit.service.ServiceMetrics;
 import dev.ratelimit.quota.QuotaBook;
 import dev.ratelimit.quota.QuotaLedger;
@@ -27,11 +32,13 @@ import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.Sweeper;
 import dev.ratelimit.store.redis.RedisStore;
+import io.envoyproxy.envoy.service.auth.v3.AuthorizationGrpc;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitServiceGrpc;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
@@ -84,6 +91,7 @@ public final class RateLimitServer implements AutoCloseable {
    * @param redis the shared Redis store to use instead of the embedded one, or null for the embedded store
    * @param rejectedRequests what a rejected request leaves in its other descriptors' counters, for domains that do
    *     not say ({@code rejected_requests})
+   * @param edge the API-key resolver, response headers, global shadow mode and near-limit ratio
    */
   public record Settings(
       String bindAddress,
@@ -99,9 +107,11 @@ public final class RateLimitServer implements AutoCloseable {
       Operations operations,
       SecuritySettings security,
       RedisStore.Settings redis,
-      RejectedRequests rejectedRequests) {
+      RejectedRequests rejectedRequests,
+      Edge edge) {
     public Settings {
       Objects.requireNonNull(rejectedRequests, "rejectedRequests");
+      Objects.requireNonNull(edge, "edge");
       Objects.requireNonNull(bindAddress, "bindAddress");
       Objects.requireNonNull(store, "store");
       Objects.requireNonNull(limits, "limits");
@@ -121,7 +131,7 @@ public final class RateLimitServer implements AutoCloseable {
 
     public Settings withQuotaRate(BigDecimal rate) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, rate, operations, security, redis, rejectedRequests);
+          sweepInterval, rate, operations, security, redis, rejectedRequests, edge);
     }
 
     /**
@@ -132,48 +142,92 @@ public final class RateLimitServer implements AutoCloseable {
       return new Settings("127.0.0.1", 0, null, ChronicleMapStore.Settings.defaults(), RequestLimits.defaults(),
           FailureMode.ALLOW, false, Duration.ofSeconds(10), Duration.ofSeconds(60), QuotaLedger.DEFAULT_RATE,
           Operations.defaults().withAdminPort(0).withAdminGrpcPort(0), SecuritySettings.defaults(), null,
-          RejectedRequests.COUNT_NOWHERE);
+          RejectedRequests.COUNT_NOWHERE, Edge.defaults());
     }
 
     public Settings withConfigPath(Path path) {
       return new Settings(bindAddress, grpcPort, path, store, limits, failureMode, noop, drainTimeout, sweepInterval,
-          quotaRate, operations, security, redis, rejectedRequests);
+          quotaRate, operations, security, redis, rejectedRequests, edge);
     }
 
     public Settings withStore(ChronicleMapStore.Settings newStore) {
       return new Settings(bindAddress, grpcPort, configPath, newStore, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, security, redis, rejectedRequests);
+          sweepInterval, quotaRate, operations, security, redis, rejectedRequests, edge);
     }
 
     public Settings withSecurity(SecuritySettings newSecurity) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, newSecurity, redis, rejectedRequests);
+          sweepInterval, quotaRate, operations, newSecurity, redis, rejectedRequests, edge);
     }
 
     public Settings withFailureMode(FailureMode mode) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, mode, noop, drainTimeout, sweepInterval,
-          quotaRate, operations, security, redis, rejectedRequests);
+          quotaRate, operations, security, redis, rejectedRequests, edge);
     }
 
     /** Shares counters through Redis instead of the embedded store; null goes back to the embedded store. */
     public Settings withRedis(RedisStore.Settings newRedis) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, security, newRedis, rejectedRequests);
+          sweepInterval, quotaRate, operations, security, newRedis, rejectedRequests, edge);
     }
 
     public Settings withDrainTimeout(Duration timeout) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, timeout, sweepInterval,
-          quotaRate, operations, security, redis, rejectedRequests);
+          quotaRate, operations, security, redis, rejectedRequests, edge);
     }
 
     public Settings withRejectedRequests(RejectedRequests value) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, operations, security, redis, value);
+          sweepInterval, quotaRate, operations, security, redis, value, edge);
+    }
+
+    public Settings withEdge(Edge value) {
+      return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
+          sweepInterval, quotaRate, operations, security, redis, rejectedRequests, value);
     }
 
     public Settings withOperations(Operations ops) {
       return new Settings(bindAddress, grpcPort, configPath, store, limits, failureMode, noop, drainTimeout,
-          sweepInterval, quotaRate, ops, security, redis, rejectedRequests);
+          sweepInterval, quotaRate, ops, security, redis, rejectedRequests, edge);
+    }
+  }
+
+  /**
+   * What the server offers at the edge, beside rate-limit decisions.
+   *
+   * @param apiKeys the API keys file of the ext_authz resolver ({@code envoy.service.auth.v3.Authorization} on the
+   *     gRPC port), re-read when it changes (checked every {@link Operations#configCheckInterval}); null: not served
+   * @param headers the response header contract
+   * @param shadowMode every answer is OK (decided, counted and reported as usual otherwise)
+   * @param nearLimitRatio share of a limit from which admitted hits count as near the limit, in the metrics
+   */
+  public record Edge(Path apiKeys, ResponseHeaders headers, boolean shadowMode, double nearLimitRatio) {
+    public Edge {
+      Objects.requireNonNull(headers, "headers");
+      if (!(nearLimitRatio >= 0 && nearLimitRatio <= 1)) {
+        throw new IllegalArgumentException("--near-limit-ratio must be between 0 and 1, not " + nearLimitRatio);
+      }
+    }
+
+    /** No API keys, today's {@code x-ratelimit-*} headers with {@code retry-after}, enforcing, ratio 0.8. */
+    public static Edge defaults() {
+      return new Edge(null, ResponseHeaders.defaults(), false, ServiceMetrics.DEFAULT_NEAR_LIMIT_RATIO);
+    }
+
+    public Edge withApiKeys(Path path) {
+      return new Edge(path, headers, shadowMode, nearLimitRatio);
+    }
+
+    public Edge withHeaders(ResponseHeaders value) {
+      return new Edge(apiKeys, value, shadowMode, nearLimitRatio);
+    }
+
+    public Edge withShadowMode(boolean value) {
+      return new Edge(apiKeys, headers, value, nearLimitRatio);
+    }
+
+    public Edge withNearLimitRatio(double value) {
+      return new Edge(apiKeys, headers, shadowMode, value);
     }
   }
 
@@ -269,6 +323,7 @@ public final class RateLimitServer implements AutoCloseable {
   private final Sweeper sweeper;
   private final TransportSecurity transport;
   private final AdminAccess adminAccess;
+  private final ApiKeyFile apiKeys;
   private ScheduledExecutorService background;
   private ConfigWatcher watcher;
   private AdminHttpServer admin;
@@ -278,7 +333,8 @@ public final class RateLimitServer implements AutoCloseable {
 
   private RateLimitServer(Settings settings, Server grpc, HealthStatusManager health, CounterStore store,
       PolicyHolder policy, RateLimitEngine engine, PolicyReloader reloader, Sweeper sweeper,
-      TransportSecurity transport, AdminAccess adminAccess) {
+      TransportSecurity transport, AdminAccess adminAccess, ApiKeyFile apiKeys) {
+    this.apiKeys = apiKeys;
     this.settings = settings;
     this.grpc = grpc;
     this.health = health;
@@ -320,7 +376,8 @@ public final class RateLimitServer implements AutoCloseable {
     NettyServerBuilder builder = NettyServerBuilder
         .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()), transport.credentials())
         .maxInboundMessageSize(settings.security().maxRequestBytes())
-        .addService(health.getHealthService());
+        .addService(health.getHealthService())
+        .intercept(new GrpcCallMetrics(registry, "grpc"));
     reflection().forEach(builder::addService);
     if (settings.redis() == null) {
       builder.directExecutor();
@@ -336,7 +393,7 @@ public final class RateLimitServer implements AutoCloseable {
         throw e;
       }
       RateLimitServer server =
-          new RateLimitServer(settings, grpc, health, null, null, null, null, null, transport, adminAccess);
+          new RateLimitServer(settings, grpc, health, null, null, null, null, null, transport, adminAccess, null);
       server.startOperations(registry);
       server.serving();
       log.info("started in NOOP mode (always OK, no policy, no store) on {}:{}; {}", settings.bindAddress(),
@@ -360,16 +417,28 @@ public final class RateLimitServer implements AutoCloseable {
     RateLimitEngine engine;
     ServiceMetrics metrics;
     Server grpc;
+    ApiKeyFile apiKeys = null;
+    Edge edge = settings.edge();
     try {
       store = Objects.requireNonNull(storeWrapper.apply(store), "the store wrapper returned null");
-      metrics = new ServiceMetrics(registry, clock, settings.operations().detailedMetricValues());
+      metrics = new ServiceMetrics(registry, clock, settings.operations().detailedMetricValues(),
+          edge.nearLimitRatio());
       engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(), metrics,
           new QuotaBook(store, new QuotaLedger(settings.quotaRate()), settings.limits().maxKeyBytes()),
-          settings.security().clientAddresses(), settings.rejectedRequests());
-      builder.addService(
-          MalformedRequestGuard.guard(new RateLimitGrpcService(engine).bindService(), metrics::invalidRequest));
+          settings.security().clientAddresses(), settings.rejectedRequests(), edge.headers());
+      ServerServiceDefinition rateLimit =
+          MalformedRequestGuard.guard(new RateLimitGrpcService(engine).bindService(), metrics::invalidRequest);
+      builder.addService(edge.shadowMode()
+          ? ServerInterceptors.intercept(rateLimit, new GlobalShadowMode(registry)) : rateLimit);
+      if (edge.apiKeys() != null) {
+        apiKeys = ApiKeyFile.open(edge.apiKeys(), settings.operations().configCheckInterval(), registry);
+        builder.addService(new ApiKeyAuthService(apiKeys, registry));
+      }
       grpc = listen("gRPC", settings.bindAddress(), settings.grpcPort(), () -> builder.build().start());
-    } catch (IOException | RuntimeException e) {
+    } catch (IOException | ConfigException | RuntimeException e) {
+      if (apiKeys != null) {
+        apiKeys.close();
+      }
       store.close();
       adminAccess.close();
       transport.close();
@@ -383,7 +452,7 @@ public final class RateLimitServer implements AutoCloseable {
       registerRedisMeters(store, registry);
     }
     RateLimitServer server = new RateLimitServer(settings, grpc, health, store, policy, engine, reloader, sweeper,
-        transport, adminAccess);
+        transport, adminAccess, apiKeys);
     server.startOperations(registry);
     server.serving();
     log.info("started on {}:{} with domains {} from {}; store: {} (max entries {}), failure mode {}, limits {}; "
@@ -468,7 +537,7 @@ public final class RateLimitServer implements AutoCloseable {
             ops.adminBindAddress(), ops.adminPort(), registry, this::readiness, reloader, adminAccess));
       }
       if (engine != null && ops.adminGrpcPort() >= 0) {
-        adminGrpc = listen("admin gRPC", ops.adminBindAddress(), ops.adminGrpcPort(), this::startAdminGrpc);
+        adminGrpc = listen("admin gRPC", ops.adminBindAddress(), ops.adminGrpcPort(), () -> startAdminGrpc(registry));
       }
     } catch (IOException | RuntimeException e) {
       close();
@@ -480,14 +549,15 @@ public final class RateLimitServer implements AutoCloseable {
    * The admin gRPC listener: our admin API and reflection behind {@link AdminAccess} (token, client certificate), and
    * health, open so the listener can be probed. Admin calls may wait on Redis, so they run on gRPC's default executor.
    */
-  private Server startAdminGrpc() throws IOException {
+  private Server startAdminGrpc(MeterRegistry registry) throws IOException {
     Operations ops = settings.operations();
     ServerInterceptor guard = adminAccess.interceptor();
     NettyServerBuilder builder = NettyServerBuilder
         .forAddress(new InetSocketAddress(ops.adminBindAddress(), ops.adminGrpcPort()), adminAccess.credentials())
         .maxInboundMessageSize(settings.security().maxRequestBytes())
         .addService(health.getHealthService())
-        .addService(ServerInterceptors.intercept(new AdminGrpcService(engine), guard));
+        .addService(ServerInterceptors.intercept(new AdminGrpcService(engine), guard))
+        .intercept(new GrpcCallMetrics(registry, "admin_grpc"));
     reflection().forEach(service -> builder.addService(ServerInterceptors.intercept(service, guard)));
     return builder.build().start();
   }
@@ -495,6 +565,9 @@ public final class RateLimitServer implements AutoCloseable {
   private void serving() {
     health.setStatus("", ServingStatus.SERVING);
     health.setStatus(RateLimitServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
+    if (apiKeys != null) {
+      health.setStatus(AuthorizationGrpc.SERVICE_NAME, ServingStatus.SERVING);
+    }
   }
 
   private String describeAdmin() {
@@ -595,6 +668,9 @@ public final class RateLimitServer implements AutoCloseable {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
+    }
+    if (apiKeys != null) {
+      apiKeys.close();
     }
     if (store != null) {
       store.close();

@@ -19,7 +19,6 @@ import dev.ratelimit.security.ClientAddressPolicy;
 import dev.ratelimit.store.CounterKey;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.StoreException;
-import io.envoyproxy.envoy.config.core.v3.HeaderValue;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
@@ -41,9 +40,9 @@ import java.util.function.Supplier;
  * {@code x-ratelimit-*} headers of the one descriptor that should report them.
  */
 public final class RateLimitEngine {
-  public static final String HEADER_REMAINING = "x-ratelimit-remaining";
-  public static final String HEADER_CURRENT = "x-ratelimit-current";
-  public static final String HEADER_RESET = "x-ratelimit-reset";
+  public static final String HEADER_REMAINING = ResponseHeaders.X_REMAINING;
+  public static final String HEADER_CURRENT = ResponseHeaders.X_CURRENT;
+  public static final String HEADER_RESET = ResponseHeaders.X_RESET;
 
   private final Supplier<PolicyIndex> policy;
   private final CounterStore store;
@@ -58,6 +57,7 @@ public final class RateLimitEngine {
   private final Map<Unit, Limiter> overrideLimiters = new EnumMap<>(Unit.class);
   private final QuotaBook quotas;
   private final RejectedRequests rejectedRequests;
+  private final ResponseHeaders headers;
 
   /**
    * @param quotas the organisations' added quotas, read by {@code dynamic} rules
@@ -75,6 +75,23 @@ public final class RateLimitEngine {
       QuotaBook quotas,
       ClientAddressPolicy addresses,
       RejectedRequests rejectedRequests) {
+    this(policy, store, clock, limits, failureMode, metrics, quotas, addresses, rejectedRequests,
+        ResponseHeaders.defaults());
+  }
+
+  /** @param headers how the reporting descriptor's headers are written ({@code --response-headers}) */
+  public RateLimitEngine(
+      Supplier<PolicyIndex> policy,
+      CounterStore store,
+      Clock clock,
+      RequestLimits limits,
+      FailureMode failureMode,
+      ServiceMetrics metrics,
+      QuotaBook quotas,
+      ClientAddressPolicy addresses,
+      RejectedRequests rejectedRequests,
+      ResponseHeaders headers) {
+    this.headers = Objects.requireNonNull(headers, "headers");
     this.rejectedRequests = Objects.requireNonNull(rejectedRequests, "rejectedRequests");
     this.addresses = Objects.requireNonNull(addresses, "addresses");
     this.quotas = Objects.requireNonNull(quotas, "quotas");
@@ -149,6 +166,9 @@ public final class RateLimitEngine {
       DescriptorStatus.Builder status = DescriptorStatus.newBuilder().setCode(Code.OK);
       Outcome outcome = evaluate(evaluation, now, status);
       metrics.decision(domain.domain(), evaluation == null ? null : evaluation.rule, outcome);
+      if (evaluation != null && evaluation.error == null) {
+        metrics.hits(domain.domain(), evaluation.rule, evaluation.hits, evaluation.verdict);
+      }
       if (evaluation != null && evaluation.rule != null && evaluation.rule.detailedMetric()) {
         metrics.detailedDecision(domain.domain(), evaluation.rule, request.getDescriptors(i), outcome);
       }
@@ -160,10 +180,7 @@ public final class RateLimitEngine {
     }
     response.setOverallCode(overall ? Code.OVER_LIMIT : Code.OK);
     if (reporter != null) {
-      Verdict v = reporter.verdict;
-      response.addResponseHeadersToAdd(header(HEADER_REMAINING, v.remaining()));
-      response.addResponseHeadersToAdd(header(HEADER_CURRENT, v.current()));
-      response.addResponseHeadersToAdd(header(HEADER_RESET, v.resetEpochSeconds()));
+      headers.write(response, reporter.rule, reporter.verdict, now);
     }
     return response.build();
   }
@@ -449,11 +466,6 @@ public final class RateLimitEngine {
         evaluations[i] = null;
       }
     }
-  }
-
-
-  private static HeaderValue header(String name, long value) {
-    return HeaderValue.newBuilder().setKey(name).setValue(Long.toString(value)).build();
   }
 
   /** One descriptor's rule, counter key, hits and limit, then its verdict; or the error that kept it from them. */

@@ -1,6 +1,7 @@
 package dev.ratelimit.service;
 
 import dev.ratelimit.config.RateLimitRule;
+import dev.ratelimit.limiter.Verdict;
 import dev.ratelimit.store.StoreException;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.micrometer.core.instrument.Counter;
@@ -28,7 +29,13 @@ public final class ServiceMetrics {
   public static final int DEFAULT_DETAILED_VALUES = 100;
   private static final Logger log = LoggerFactory.getLogger(ServiceMetrics.class);
 
+  /** envoyproxy/ratelimit's {@code NEAR_LIMIT_RATIO} default. */
+  public static final double DEFAULT_NEAR_LIMIT_RATIO = 0.8;
+
   private final MeterRegistry registry;
+  private final double nearLimitRatio;
+  /** domain → rule id → envoyproxy/ratelimit's per-key stats. */
+  private final Map<String, Map<String, KeyStats>> keyStats = new ConcurrentHashMap<>();
   /** domain → rule name ("" for no rule) → counter per outcome ordinal; looked up without building strings. */
   private final Map<String, Map<String, Counter[]>> decisions = new ConcurrentHashMap<>();
   private final Counter unknownDomain;
@@ -49,14 +56,24 @@ public final class ServiceMetrics {
     this(registry, Clock.systemUTC(), DEFAULT_DETAILED_VALUES);
   }
 
+  /** Meters with the default near-limit ratio. */
+  public ServiceMetrics(MeterRegistry registry, Clock clock, int detailedValuesPerRule) {
+    this(registry, clock, detailedValuesPerRule, DEFAULT_NEAR_LIMIT_RATIO);
+  }
+
   /**
    * @param clock paces the store-failure log lines (one a minute per kind)
    * @param detailedValuesPerRule distinct descriptor values of a {@code detailed_metric} rule with their own series
+   * @param nearLimitRatio share of a limit from which admitted hits count as {@code ratelimit_near_limit} (0..1)
    */
-  public ServiceMetrics(MeterRegistry registry, Clock clock, int detailedValuesPerRule) {
+  public ServiceMetrics(MeterRegistry registry, Clock clock, int detailedValuesPerRule, double nearLimitRatio) {
     if (detailedValuesPerRule < 0) {
       throw new IllegalArgumentException("detailed values per rule must be at least 0, not " + detailedValuesPerRule);
     }
+    if (!(nearLimitRatio >= 0 && nearLimitRatio <= 1)) {
+      throw new IllegalArgumentException("the near-limit ratio must be between 0 and 1, not " + nearLimitRatio);
+    }
+    this.nearLimitRatio = nearLimitRatio;
     this.registry = registry;
     this.detailedValuesPerRule = detailedValuesPerRule;
     this.unknownDomain = Counter.builder("ratelimit_unknown_domain")
@@ -107,6 +124,96 @@ public final class ServiceMetrics {
       byOutcome = byRule.computeIfAbsent(ruleName, r -> newCounters(domain, rule));
     }
     byOutcome[outcome.ordinal()].increment();
+  }
+
+  /**
+   * Counts one descriptor's hits in envoyproxy/ratelimit's per-key stats ({@code total_hits}, {@code over_limit},
+   * {@code near_limit}, {@code within_limit}, {@code shadow_mode}), split as its base limiter splits them: of hits
+   * that cross the limit, those above it are over the limit and those between the near-limit threshold and the limit
+   * are near it.
+   *
+   * @param rule the rule the descriptor matched
+   * @param hits the descriptor's hits_addend
+   * @param verdict its decision, or null when the store failed: then only {@code total_hits} counts. Unlimited rules
+   *     have no stats
+   */
+  public void hits(String domain, RateLimitRule rule, long hits, Verdict verdict) {
+    if (rule.unlimited()) {
+      return; // never counted, so no stats (envoyproxy/ratelimit counts their total_hits only)
+    }
+    Map<String, KeyStats> byRule = keyStats.get(domain);
+    if (byRule == null) {
+      byRule = keyStats.computeIfAbsent(domain, d -> new ConcurrentHashMap<>());
+    }
+    KeyStats stats = byRule.get(rule.id());
+    if (stats == null) {
+      stats = byRule.computeIfAbsent(rule.id(), id -> new KeyStats(registry, domain, statKey(domain, id)));
+    }
+    stats.total.increment(hits);
+    if (verdict == null || hits == 0) {
+      return;
+    }
+    long limit = verdict.limit();
+    long nearThreshold = (long) Math.floor(limit * nearLimitRatio);
+    if (verdict.overLimit()) {
+      // A rejected request is not recorded: the counter stood at `current` before and would have reached + hits.
+      long before = verdict.current();
+      long after = saturatedAdd(before, hits);
+      long over = before >= limit ? hits : after - limit;
+      stats.over.increment(over);
+      if (before < limit) {
+        stats.near.increment(limit - Math.max(nearThreshold, before));
+      }
+      if (rule.shadowMode()) {
+        stats.shadow.increment(over);
+      }
+    } else {
+      long after = verdict.current();
+      long before = after - hits;
+      if (after > nearThreshold) {
+        stats.near.increment(before >= nearThreshold ? hits : after - nearThreshold);
+      }
+      stats.within.increment(hits);
+    }
+  }
+
+  /**
+   * envoyproxy/ratelimit's stat key of a rule: its key path below the domain, {@code key_value} per level joined by
+   * dots ({@code api/tier=pro/org} is {@code tier_pro.org}).
+   */
+  static String statKey(String domain, String ruleId) {
+    String path = ruleId.startsWith(domain + "/") ? ruleId.substring(domain.length() + 1) : ruleId;
+    return path.replace('/', '.').replace('=', '_');
+  }
+
+  private static long saturatedAdd(long a, long b) {
+    long sum = a + b;
+    return ((a ^ sum) & (b ^ sum)) < 0 ? Long.MAX_VALUE : sum;
+  }
+
+  /** The five per-key counters of one rule. */
+  private static final class KeyStats {
+    final Counter total;
+    final Counter over;
+    final Counter near;
+    final Counter within;
+    final Counter shadow;
+
+    KeyStats(MeterRegistry registry, String domain, String key) {
+      total = keyCounter(registry, "ratelimit_total_hits", "Hits of the rule (hits_addend summed)", domain, key);
+      over = keyCounter(registry, "ratelimit_over_limit", "Hits beyond the rule's limit", domain, key);
+      near = keyCounter(registry, "ratelimit_near_limit",
+          "Hits between the near-limit ratio of the limit (--near-limit-ratio) and the limit", domain, key);
+      within = keyCounter(registry, "ratelimit_within_limit", "Hits of requests within the rule's limit", domain,
+          key);
+      shadow = keyCounter(registry, "ratelimit_shadow_mode",
+          "Hits beyond the limit of a shadow_mode rule (reported, never rejected)", domain, key);
+    }
+
+    private static Counter keyCounter(MeterRegistry registry, String name, String description, String domain,
+        String key) {
+      return Counter.builder(name).description(description).tag("domain", domain).tag("key", key).register(registry);
+    }
   }
 
   public void unknownDomain() {
