@@ -8,44 +8,34 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.ratelimit.Main;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
-import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServicePort;
 import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeMount;
-import io.fabric8.kubernetes.api.model.apps.Deployment;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** The Deployment configures the server through settings {@link Main} really reads, within its memory limit. */
+/** Both overlays configure the server through settings {@link Main} really reads, within their memory limits. */
 class DeploymentMatchesServerTest {
   /** Chronicle Map's file for 1,000,000 counters of 48 + 142 bytes measured 243 MiB: x1.34 of the raw size. */
   private static final double STORE_OVERHEAD = 1.4;
   private static final long JVM_OTHER_BYTES = 200L << 20;
 
   private final CommandSpec cli = new CommandLine(new Main()).getCommandSpec();
-  private final List<HasMetadata> manifests = manifests();
-  private final Deployment deployment = KubeYaml.only(manifests, Deployment.class);
-  private final Container container = deployment.getSpec().getTemplate().getSpec().getContainers().get(0);
 
-  private static List<HasMetadata> manifests() {
-    try {
-      return KubeYaml.readDirectory(Repo.file("deploy"));
-    } catch (Exception e) {
-      throw new AssertionError(e);
-    }
-  }
-
-  @Test
-  void everyServerVariableTheDeploymentSetsIsReadByAFlag() {
+  @ParameterizedTest
+  @ValueSource(strings = {KubernetesManifestsTest.EMBEDDED, KubernetesManifestsTest.REDIS})
+  void everyServerVariableTheWorkloadSetsIsReadByAFlag(String overlay) {
+    Container container = KubernetesManifestsTest.Workload.of(overlay).container();
     // The raw annotation text, e.g. "${env:RATELIMIT_PORT:-8081}" (the spec only has interpolated values).
     List<String> read = Arrays.stream(Main.class.getDeclaredFields())
         .map(f -> f.getAnnotation(CommandLine.Option.class))
@@ -56,11 +46,16 @@ class DeploymentMatchesServerTest {
     List<String> set = container.getEnv().stream().map(e -> e.getName())
         .filter(n -> n.startsWith("RATELIMIT_")).toList();
     assertTrue(set.size() >= 4, "port, config, data file and store size are set: " + set);
-    assertTrue(read.containsAll(set), "Main reads " + read + " but the Deployment sets " + set);
+    assertTrue(read.containsAll(set), "Main reads " + read + " but " + overlay + " sets " + set);
+    assertTrue(container.getArgs() == null || container.getArgs().isEmpty(), "settings are env variables, checked here");
   }
 
-  @Test
-  void adminPortsBeyondLoopbackReadTheirTokenFromAMountedSecretAndStayOutOfTheService() throws Exception {
+  @ParameterizedTest
+  @ValueSource(strings = {KubernetesManifestsTest.EMBEDDED, KubernetesManifestsTest.REDIS})
+  void adminPortsBeyondLoopbackReadTheirTokenFromAMountedSecretAndStayOutOfEveryService(String overlay)
+      throws Exception {
+    KubernetesManifestsTest.Workload workload = KubernetesManifestsTest.Workload.of(overlay);
+    Container container = workload.container();
     String bind = container.getEnv().stream().filter(e -> e.getName().equals("RATELIMIT_ADMIN_BIND"))
         .map(EnvVar::getValue).findFirst().orElse(cli.findOption("--admin-bind").defaultValue());
     assertFalse(InetAddress.getByName(bind).isLoopbackAddress(), "the pod binds admin for Prometheus: " + bind);
@@ -70,7 +65,7 @@ class DeploymentMatchesServerTest {
         .filter(m -> tokenFile.getParent().equals(Path.of(m.getMountPath()))).findFirst()
         .orElseThrow(() -> new AssertionError("no volume is mounted at " + tokenFile.getParent()));
     assertEquals(Boolean.TRUE, mount.getReadOnly());
-    Volume volume = deployment.getSpec().getTemplate().getSpec().getVolumes().stream()
+    Volume volume = workload.pod().getVolumes().stream()
         .filter(v -> v.getName().equals(mount.getName())).findFirst().orElseThrow();
     assertNotNull(volume.getSecret(), "the token comes from a Secret, not a ConfigMap or the image");
     assertFalse(Boolean.TRUE.equals(volume.getSecret().getOptional()),
@@ -84,26 +79,34 @@ class DeploymentMatchesServerTest {
     List<String> adminPortNames = container.getPorts().stream()
         .filter(p -> adminPorts.contains(p.getContainerPort())).map(p -> p.getName()).toList();
     assertEquals(List.of("admin", "admin-grpc"), adminPortNames);
-    for (ServicePort port : KubeYaml.only(manifests, Service.class).getSpec().getPorts()) {
-      assertFalse(adminPorts.contains(port.getPort()), "the Service exposes an admin port: " + port);
-      assertFalse(adminPortNames.contains(port.getTargetPort().getStrVal()), "the Service targets an admin port");
+    for (Service service : KubeYaml.all(workload.manifests(), Service.class)) {
+      for (ServicePort port : service.getSpec().getPorts()) {
+        assertFalse(adminPorts.contains(port.getPort()), "a Service exposes an admin port: " + port);
+        assertFalse(adminPortNames.contains(port.getTargetPort().getStrVal()), "a Service targets an admin port");
+        Integer target = port.getTargetPort().getIntVal();
+        assertFalse(target != null && adminPorts.contains(target), "a Service targets an admin port");
+      }
     }
   }
 
-  @Test
-  void memoryLimitCoversHeapDirectBuffersAndTheOffHeapStore() {
+  @ParameterizedTest
+  @ValueSource(strings = {KubernetesManifestsTest.EMBEDDED, KubernetesManifestsTest.REDIS})
+  void memoryLimitCoversHeapDirectBuffersAndTheOffHeapStore(String overlay) {
+    Container container = KubernetesManifestsTest.Workload.of(overlay).container();
+    boolean embedded = container.getEnv().stream()
+        .noneMatch(e -> e.getName().equals("RATELIMIT_STORE") && e.getValue().equals("redis"));
     String jvm = KubernetesManifestsTest.env(container, "JAVA_TOOL_OPTIONS");
     long heap = bytes(jvm, "-Xmx");
     long direct = bytes(jvm, "-XX:MaxDirectMemorySize=");
     long entries = Long.parseLong(KubernetesManifestsTest.env(container, "RATELIMIT_MAX_ENTRIES"));
     long entryBytes = Long.parseLong(cli.findOption("--average-key-bytes").defaultValue())
         + Long.parseLong(cli.findOption("--average-value-bytes").defaultValue());
-    long store = (long) (entries * entryBytes * STORE_OVERHEAD);
+    long store = embedded ? (long) (entries * entryBytes * STORE_OVERHEAD) : 0; // Redis: no local store
     long needed = heap + direct + store + JVM_OTHER_BYTES;
 
     Quantity limit = container.getResources().getLimits().get("memory");
     long limitBytes = Quantity.getAmountInBytes(limit).longValue();
-    assertTrue(needed <= limitBytes, "needs " + (needed >> 20) + " MiB, limit " + limit);
+    assertTrue(needed <= limitBytes, overlay + " needs " + (needed >> 20) + " MiB, limit " + limit);
     assertEquals(limit, container.getResources().getRequests().get("memory"), "request = limit for memory");
     assertFalse(container.getResources().getLimits().containsKey("cpu"),
         "no CPU limit: throttling would add latency to every request");

@@ -10,7 +10,9 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.core.v3.ApiVersion;
+import io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz;
 import io.envoyproxy.envoy.extensions.filters.http.ratelimit.v3.RateLimit;
+import io.envoyproxy.envoy.type.v3.StatusCode;
 import io.envoyproxy.envoy.extensions.filters.http.ratelimit.v3.RateLimit.XRateLimitHeadersRFCVersion;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
@@ -39,7 +41,7 @@ class EnvoyBootstrapTest {
   void parsesIntoBootstrapWithUnknownFieldsRejected() throws Exception {
     Bootstrap bootstrap = bootstrap();
     assertEquals(1, bootstrap.getStaticResources().getListenersCount());
-    assertEquals(List.of("ratelimit", "auth", "api_backend"),
+    assertEquals(List.of("ratelimit", "api_backend"),
         bootstrap.getStaticResources().getClustersList().stream().map(Cluster::getName).toList());
   }
 
@@ -93,6 +95,27 @@ class EnvoyBootstrapTest {
         "Envoy's own x-ratelimit-* headers would overwrite the ones our server sends");
     assertEquals(ApiVersion.V3, filter.getRateLimitService().getTransportApiVersion());
     assertEquals("ratelimit", filter.getRateLimitService().getGrpcService().getEnvoyGrpc().getClusterName());
+  }
+
+  @Test
+  void extAuthzResolvesApiKeysOnOurServerAndFailsClosed() throws Exception {
+    HttpFilter filter = RouteDescriptors.httpConnectionManager(bootstrap()).getHttpFiltersList().stream()
+        .filter(f -> f.getName().equals("envoy.filters.http.ext_authz")).findFirst().orElseThrow();
+    ExtAuthz authz = filter.getTypedConfig().unpack(ExtAuthz.class);
+    assertEquals(rateLimitFilter(bootstrap()).getRateLimitService().getGrpcService().getEnvoyGrpc().getClusterName(),
+        authz.getGrpcService().getEnvoyGrpc().getClusterName(), "the same server and port as the rate-limit service");
+    assertFalse(authz.getFailureModeAllow(), "auth unreachable must not hand out plans");
+    assertEquals(StatusCode.ServiceUnavailable, authz.getStatusOnError().getCode());
+    assertEquals(ApiVersion.V3, authz.getTransportApiVersion());
+    long timeoutMillis = authz.getGrpcService().getTimeout().getSeconds() * 1000
+        + authz.getGrpcService().getTimeout().getNanos() / 1_000_000;
+    assertTrue(timeoutMillis > 0 && timeoutMillis <= 250, timeoutMillis + " ms");
+    assertFalse(authz.getWithRequestBody().isInitialized() && authz.hasWithRequestBody(), "keys are headers; no body buffering");
+    var removed = RouteDescriptors.httpConnectionManager(bootstrap()).getHttpFiltersList().get(0).getTypedConfig()
+        .unpack(io.envoyproxy.envoy.extensions.filters.http.header_mutation.v3.HeaderMutation.class)
+        .getMutations().getRequestMutationsList().stream().map(m -> m.getRemove()).toList();
+    assertEquals(List.of("x-org-id", "x-org-tier", "x-api-key-id"), removed,
+        "client copies of every header the auth step sets are dropped before it");
   }
 
   @Test

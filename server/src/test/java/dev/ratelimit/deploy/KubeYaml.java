@@ -8,12 +8,19 @@ import com.fasterxml.jackson.databind.introspect.Annotated;
 import com.fasterxml.jackson.databind.introspect.JacksonAnnotationIntrospector;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.fabric8.istio.api.networking.v1alpha3.EnvoyFilter;
+import io.fabric8.istio.api.networking.v1beta1.DestinationRule;
 import io.fabric8.istio.api.networking.v1beta1.Gateway;
+import io.fabric8.istio.api.security.v1beta1.AuthorizationPolicy;
 import io.fabric8.istio.api.networking.v1beta1.VirtualService;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceAccount;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
+import io.fabric8.openshift.api.model.monitoring.v1.ServiceMonitor;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
 import java.io.IOException;
@@ -33,15 +40,22 @@ import org.yaml.snakeyaml.Yaml;
  * and anything else the model would not read back exactly as written.
  */
 final class KubeYaml {
-  private static final Map<String, Class<? extends HasMetadata>> KINDS = Map.of(
-      "v1/Namespace", Namespace.class,
-      "v1/Service", Service.class,
-      "v1/ConfigMap", ConfigMap.class,
-      "apps/v1/Deployment", Deployment.class,
-      "policy/v1/PodDisruptionBudget", PodDisruptionBudget.class,
-      "networking.istio.io/v1alpha3/EnvoyFilter", EnvoyFilter.class,
-      "networking.istio.io/v1beta1/Gateway", Gateway.class,
-      "networking.istio.io/v1beta1/VirtualService", VirtualService.class);
+  private static final Map<String, Class<? extends HasMetadata>> KINDS = Map.ofEntries(
+      Map.entry("v1/Namespace", Namespace.class),
+      Map.entry("v1/ServiceAccount", ServiceAccount.class),
+      Map.entry("v1/Service", Service.class),
+      Map.entry("v1/ConfigMap", ConfigMap.class),
+      Map.entry("apps/v1/Deployment", Deployment.class),
+      Map.entry("apps/v1/StatefulSet", StatefulSet.class),
+      Map.entry("policy/v1/PodDisruptionBudget", PodDisruptionBudget.class),
+      Map.entry("autoscaling/v2/HorizontalPodAutoscaler", HorizontalPodAutoscaler.class),
+      Map.entry("networking.k8s.io/v1/NetworkPolicy", NetworkPolicy.class),
+      Map.entry("monitoring.coreos.com/v1/ServiceMonitor", ServiceMonitor.class),
+      Map.entry("networking.istio.io/v1alpha3/EnvoyFilter", EnvoyFilter.class),
+      Map.entry("networking.istio.io/v1beta1/Gateway", Gateway.class),
+      Map.entry("networking.istio.io/v1beta1/VirtualService", VirtualService.class),
+      Map.entry("networking.istio.io/v1beta1/DestinationRule", DestinationRule.class),
+      Map.entry("security.istio.io/v1beta1/AuthorizationPolicy", AuthorizationPolicy.class));
 
   private static final Gson GSON = new Gson();
 
@@ -81,7 +95,18 @@ final class KubeYaml {
     return out;
   }
 
-  /** The first manifest of the given type in the list. */
+  /** Every manifest of the given type in the list. */
+  static <T extends HasMetadata> List<T> all(List<HasMetadata> manifests, Class<T> type) {
+    return manifests.stream().filter(type::isInstance).map(type::cast).toList();
+  }
+
+  /** The manifest of the given type and name. */
+  static <T extends HasMetadata> T named(List<HasMetadata> manifests, Class<T> type, String name) {
+    return all(manifests, type).stream().filter(m -> name.equals(m.getMetadata().getName())).findFirst()
+        .orElseThrow(() -> new AssertionError("no " + type.getSimpleName() + " " + name));
+  }
+
+  /** The only manifest of the given type in the list. */
   static <T extends HasMetadata> T only(List<HasMetadata> manifests, Class<T> type) {
     List<T> found = manifests.stream().filter(type::isInstance).map(type::cast).toList();
     if (found.size() != 1) {

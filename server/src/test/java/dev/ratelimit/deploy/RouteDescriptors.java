@@ -36,7 +36,11 @@ final class RouteDescriptors {
     HttpConnectionManager hcm = httpConnectionManager(bootstrap);
     List<VirtualHost> hosts = hcm.getRouteConfig().getVirtualHostsList();
     require(hosts.size() == 1, "expected one virtual host, found " + hosts.size());
-    VirtualHost host = hosts.get(0);
+    return of(hosts.get(0));
+  }
+
+  /** Reads one virtual host (e.g. an Istio route table with EnvoyFilter patches applied). */
+  static RouteDescriptors of(VirtualHost host) {
     require(host.getRateLimitsCount() == 0,
         "virtual-host rate_limits are not modelled (their use depends on per-route options)");
     return new RouteDescriptors(host);
@@ -57,7 +61,8 @@ final class RouteDescriptors {
   /** The route Envoy picks for the request: the first whose match applies. */
   Route route(SampleRequest request) {
     for (Route route : virtualHost.getRoutesList()) {
-      if (matches(route.getMatch(), request.pathWithoutQuery())) {
+      if (matches(route.getMatch(), request.pathWithoutQuery())
+          && route.getMatch().getHeadersList().stream().allMatch(h -> headerMatches(h, request))) {
         return route;
       }
     }
@@ -141,9 +146,9 @@ final class RouteDescriptors {
   }
 
   private static boolean matches(RouteMatch match, String path) {
-    require(match.getHeadersCount() == 0 && match.getQueryParametersCount() == 0
+    require(match.getQueryParametersCount() == 0
             && !match.hasRuntimeFraction() && (!match.hasCaseSensitive() || match.getCaseSensitive().getValue()),
-        "route match options beyond path and prefix are not modelled");
+        "route match options beyond path, prefix and headers are not modelled");
     return switch (match.getPathSpecifierCase()) {
       case PATH -> path.equals(match.getPath());
       case PREFIX -> path.startsWith(match.getPrefix());
