@@ -30,7 +30,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Reads policy files in the envoyproxy/ratelimit YAML format plus our additions (DESIGN §2) and validates them into a
+ * Reads policy files in the envoyproxy/ratelimit YAML format plus our additions (README, Configuration) and validates them into a
  * {@link PolicyIndex}. Every error names the file, the line, the field and what is wrong.
  */
 public final class PolicyLoader {

@@ -10,7 +10,7 @@ import java.util.Objects;
  * <p>One difference from envoyproxy/ratelimit, on purpose: a rejected request is <b>not</b> counted. envoyproxy
  * increments its counter before comparing (Redis {@code INCRBY}), so a request that was refused still uses up the
  * window: with a limit of 10 and 9 counted, a request of 5 hits is refused and leaves 14 counted there, so a following
- * single hit is refused too. Here it leaves 9 and the single hit is admitted (no lockout, DESIGN §3). Within a window
+ * single hit is refused too. Here it leaves 9 and the single hit is admitted (no lockout, docs/algorithms.md). Within a window
  * neither can admit more than the limit.
  *
  * <p>State (24 bytes, little-endian longs): {@code [0]} expiry millis (the window's end), {@code [8]} window index

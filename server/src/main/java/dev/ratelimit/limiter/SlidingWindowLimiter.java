@@ -4,7 +4,7 @@ import java.time.Duration;
 import java.util.Objects;
 
 /**
- * The default algorithm: a window of length W divided into P slots of width W/P (DESIGN §3).
+ * The default algorithm: a window of length W divided into P slots of width W/P (docs/algorithms.md).
  *
  * <p>A hit ages out at the end of its slot plus W, so at any time the counted slots are the current one and the P
  * before it; the limiter never admits more than the limit within any true window of length W and is exact to within

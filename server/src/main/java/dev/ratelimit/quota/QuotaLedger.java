@@ -8,7 +8,7 @@ import java.time.Duration;
 import java.util.Objects;
 
 /**
- * One organisation's dynamic-quota ledger (DESIGN §5), as pure operations over its state: traded volume in 10-minute
+ * One organisation's dynamic-quota ledger (docs/algorithms.md, dynamic quota), as pure operations over its state: traded volume in 10-minute
  * slots covering a rolling day, and the added quota recomputed at each 10-minute boundary as
  * {@code floor(volume_24h × rate)}, unless {@code SetQuota} overrode it.
  *

@@ -20,7 +20,7 @@ import java.math.BigDecimal;
 
 /**
  * Our admin API ({@code proto/}): reads counters through the same engine Envoy's calls use, without counting, and
- * records volume and overrides for the dynamic quota (DESIGN §5) in the engine's {@link QuotaBook}.
+ * records volume and overrides for the dynamic quota (docs/algorithms.md, dynamic quota) in the engine's {@link QuotaBook}.
  */
 public final class AdminGrpcService extends RateLimitAdminGrpc.RateLimitAdminImplBase {
   private final RateLimitEngine engine;

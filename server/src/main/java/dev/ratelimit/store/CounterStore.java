@@ -6,7 +6,7 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * Holds per-key limiter state and applies a limiter's decision to one key atomically (DESIGN §6). Implementations:
+ * Holds per-key limiter state and applies a limiter's decision to one key atomically (docs/architecture.md). Implementations:
  * {@link ChronicleMapStore} (embedded, off-heap) and {@code dev.ratelimit.store.redis.RedisStore} (shared by replicas).
  */
 public interface CounterStore extends AutoCloseable {

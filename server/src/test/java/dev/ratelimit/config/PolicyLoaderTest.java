@@ -15,7 +15,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Loading and validating policy files (DESIGN §2). */
+/** Loading and validating policy files (README, Configuration). */
 class PolicyLoaderTest {
   private final PolicyLoader loader = new PolicyLoader();
 

@@ -199,8 +199,8 @@ class IstioEnvoyFilterTest {
     assertEquals(sidecarKeys.get("selector"), mark.get("selector"));
     @SuppressWarnings("unchecked")
     var rule = ((List<Map<String, Object>>) mark.get("rules")).get(0);
-    assertEquals(List.of(Map.of("key", "request.headers[x-ratelimit-enforced]", "values", List.of("*")))
-        .toString(), rule.get("when").toString());
+    assertEquals(List.of(Map.of("key", "request.headers[x-ratelimit-enforced]", "values", List.of("*"))),
+        rule.get("when"));
     assertTrue(rule.get("from").toString().contains("notPrincipals=[cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account]"),
         rule.toString());
   }

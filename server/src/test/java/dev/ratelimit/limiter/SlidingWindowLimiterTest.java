@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
-/** The sliding window of DESIGN §3, on a heap state with explicit times. */
+/** The sliding window of docs/algorithms.md, on a heap state with explicit times. */
 class SlidingWindowLimiterTest {
   private static final long T0 = 1_767_225_600_000L; // 2026-01-01T00:00:00Z, a slot boundary
   private final SlidingWindowLimiter freePlan = new SlidingWindowLimiter(Duration.ofSeconds(60), 60);

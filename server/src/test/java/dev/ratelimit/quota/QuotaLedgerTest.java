@@ -10,7 +10,7 @@ import java.math.BigDecimal;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
-/** The rolling-day volume ledger and its 10-minute recomputation (DESIGN §5), on a heap state. */
+/** The rolling-day volume ledger and its 10-minute recomputation (docs/algorithms.md, dynamic quota), on a heap state. */
 class QuotaLedgerTest {
   private static final long T0 = 1_767_225_600_000L; // 2026-01-01T00:00:00Z, a 10-minute boundary
   private static final long TEN_MINUTES = Duration.ofMinutes(10).toMillis();

@@ -29,7 +29,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The dynamic tier of envoy-config/ratelimit/examples/dynamic-tier.yaml through the real gRPC services (DESIGN §5). */
+/** The dynamic tier of envoy-config/ratelimit/examples/dynamic-tier.yaml through the real gRPC services (docs/algorithms.md, dynamic quota). */
 class DynamicQuotaTest {
   static final Path DYNAMIC_TIER = Path.of("../envoy-config/ratelimit/examples/dynamic-tier.yaml");
   private static final Duration TEN_MINUTES = Duration.ofMinutes(10);

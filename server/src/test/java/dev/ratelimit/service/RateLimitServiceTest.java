@@ -25,7 +25,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** ShouldRateLimit over a real loopback gRPC server with the default policy (DESIGN §4). */
+/** ShouldRateLimit over a real loopback gRPC server with the default policy (docs/algorithms.md). */
 class RateLimitServiceTest {
   private static final RateLimitDescriptor FREE_ACME = descriptor("tier", "free", "org", "acme");
 

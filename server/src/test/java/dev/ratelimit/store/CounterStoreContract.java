@@ -27,7 +27,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The behaviour every {@link CounterStore} must have with the sliding window of DESIGN §3, whatever keeps the state.
+ * The behaviour every {@link CounterStore} must have with the sliding window of docs/algorithms.md, whatever keeps the state.
  * Each store's test class extends it once, so the embedded and the Redis store pass the very same suite. Time is
  * explicit: stores must decide on the {@code nowMillis} given (the Redis store in its caller-time mode).
  */

@@ -7,7 +7,7 @@ import java.util.Map;
 
 /**
  * Remembers keys that were over their limit so that, until their reset, further requests are rejected locally without
- * a round trip to Redis (DESIGN §7). Bounded: a fixed number of segments, each an insertion-ordered map that drops its
+ * a round trip to Redis (docs/redis.md). Bounded: a fixed number of segments, each an insertion-ordered map that drops its
  * oldest entry when full.
  *
  * <p>Why a cached rejection is exact: before a key's reset nothing ages out of its window, so its count can only have

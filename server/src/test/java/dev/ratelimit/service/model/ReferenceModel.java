@@ -11,7 +11,7 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * A small, obviously correct model of what the server must answer for {@link ModelPolicy} (DESIGN §3–4): every
+ * A small, obviously correct model of what the server must answer for {@link ModelPolicy}: every
  * counter is a list of (slot, hits); a hit recorded in slot {@code s} counts while {@code now < (s + 1 + P) × slot
  * width}; a request of {@code hits} is admitted iff {@code current + hits ≤ limit}; descriptors are decided in order
  * (a later descriptor on the same counter sees the hits of an earlier one); a rejected request keeps no hit unless
@@ -148,7 +148,7 @@ public final class ReferenceModel {
   }
 
   /**
-   * The descriptor that reports headers (DESIGN §4): among enforcing counted descriptors, over-limit ones first and
+   * The descriptor that reports headers (docs/algorithms.md): among enforcing counted descriptors, over-limit ones first and
    * among them the latest reset, otherwise the fewest remaining; the first one wins a tie.
    */
   private static int reporter(List<Status> statuses) {
