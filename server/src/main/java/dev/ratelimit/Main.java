@@ -238,7 +238,7 @@ public final class Main implements Callable<Integer> {
   }
 
   /** The Prometheus registry, with the JVM's and the process's meters (memory, GC, threads, CPU, uptime, classes). */
-  static PrometheusMeterRegistry registry() {
+  public static PrometheusMeterRegistry registry() {
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     new JvmMemoryMetrics().bindTo(registry);
     new JvmGcMetrics().bindTo(registry); // lives as long as the process, never closed

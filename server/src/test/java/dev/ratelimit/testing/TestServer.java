@@ -45,6 +45,12 @@ public final class TestServer implements AutoCloseable {
     return new TestServer(RateLimitServer.start(settings, clock, registry, storeWrapper), registry);
   }
 
+  /** A server exporting its meters to {@code registry} (e.g. the one {@code Main} runs with). */
+  public static TestServer start(RateLimitServer.Settings settings, ManualClock clock,
+      PrometheusMeterRegistry registry) throws Exception {
+    return new TestServer(RateLimitServer.start(settings, clock, registry), registry);
+  }
+
   /** The admin HTTP address of {@code path}, e.g. {@code admin("/metrics")}. */
   public URI admin(String path) {
     return URI.create("http://127.0.0.1:" + server.adminPort() + path);
