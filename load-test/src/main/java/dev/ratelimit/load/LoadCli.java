@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
  * inputs for ghz and h2load.
  */
 @Command(name = "ratelimit-load", mixinStandardHelpOptions = true, version = "ratelimit-load 0.1.0",
-        subcommands = {RunCommand.class, GhzDataCommand.class, H2loadBodiesCommand.class},
+        subcommands = {RunCommand.class, CallCommand.class, GhzDataCommand.class, H2loadBodiesCommand.class},
         description = "Load generator for Envoy's RateLimitService v3 (ShouldRateLimit), loopback targets by default.")
 public final class LoadCli implements Runnable {
     @CommandLine.Spec
@@ -16,7 +16,7 @@ public final class LoadCli implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "choose a subcommand: run, ghz-data or h2load-bodies");
+        throw new CommandLine.ParameterException(spec.commandLine(), "choose a subcommand: run, call, ghz-data or h2load-bodies");
     }
 
     /** Runs the command line; exit code 0 on success, 1 on bad arguments, 2 when nothing completed. */

@@ -39,6 +39,29 @@ class CliTest {
 
     @Test
     @Timeout(30)
+    void callSendsOneRequestAndPrintsTheResponse() throws Exception {
+        try (FakeRateLimitServer server = new FakeRateLimitServer(1, 0)) {
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            java.io.PrintStream stdout = System.out;
+            System.setOut(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8));
+            int code;
+            try {
+                code = LoadCli.commandLine().execute("call", "--target", "127.0.0.1:" + server.address().getPort(),
+                        "-d", "tier=free,org=acme", "-d", "firewall=per_ip,remote_address=203.0.113.9");
+            } finally {
+                System.setOut(stdout);
+            }
+            assertEquals(0, code);
+            assertTrue(out.toString(java.nio.charset.StandardCharsets.UTF_8).contains("\"overallCode\": \"OVER_LIMIT\""),
+                    out.toString(java.nio.charset.StandardCharsets.UTF_8));
+            assertEquals(1, server.received.get());
+        }
+        assertEquals(2, CallCommand.descriptor("tier=free,org=").getEntriesCount());
+        assertEquals("", CallCommand.descriptor("tier=free,org=").getEntries(1).getValue());
+    }
+
+    @Test
+    @Timeout(30)
     void jsonReportOfAShortRun(@TempDir Path dir) throws Exception {
         try (FakeRateLimitServer server = new FakeRateLimitServer(4, 0)) {
             Path json = dir.resolve("report.json");
