@@ -30,8 +30,6 @@ import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
-import io.micrometer.core.instrument.FunctionCounter;
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -317,6 +315,7 @@ public final class RateLimitServer implements AutoCloseable {
         new RateLimitServer(settings, grpc, health, store, policy, engine, reloader, sweeper, transport);
     server.startOperations(registry);
     server.serving();
+    store.onReadinessChange(server::serving); // gRPC health follows readiness (e.g. Redis unable to decide)
     log.info("started on {}:{} with domains {} from {}; store: {} (max entries {}), failure mode {}, limits {}; "
             + "admin HTTP {}; policy reloaded {}; drain timeout {}; sweep every {}",
         settings.bindAddress(), grpc.getPort(),
@@ -337,12 +336,7 @@ public final class RateLimitServer implements AutoCloseable {
   /** Meters of the Redis store ({@code store} may be a test's wrapper around it: then none). */
   private static void registerRedisMeters(CounterStore store, MeterRegistry registry) {
     if (store instanceof RedisStore redisStore) {
-      FunctionCounter.builder("ratelimit_redis_local_rejections", redisStore, RedisStore::localRejections)
-          .description("Requests rejected from the local over-limit cache without asking Redis")
-          .register(registry);
-      Gauge.builder("ratelimit_redis_overlimit_cache_keys", redisStore, RedisStore::overLimitCacheSize)
-          .description("Keys held in the local over-limit cache")
-          .register(registry);
+      redisStore.bindMeters(registry);
     }
   }
 
@@ -372,8 +366,9 @@ public final class RateLimitServer implements AutoCloseable {
   }
 
   private void serving() {
-    health.setStatus("", ServingStatus.SERVING);
-    health.setStatus(RateLimitServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
+    ServingStatus status = readiness().ready() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+    health.setStatus("", status);
+    health.setStatus(RateLimitServiceGrpc.SERVICE_NAME, status);
   }
 
   private String describeAdmin() {
@@ -421,7 +416,7 @@ public final class RateLimitServer implements AutoCloseable {
       return new Readiness(false, "draining: shutting down");
     }
     if (store != null && !store.isOpen()) {
-      return new Readiness(false, "the counter store is closed");
+      return new Readiness(false, "the counter store cannot decide (closed, or Redis unreachable)");
     }
     return new Readiness(true, store == null ? "ready (noop mode)" : "ready");
   }

@@ -162,8 +162,51 @@ class RedisStoreTest extends AbstractRedisStoreContract {
     try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
       port = s.getLocalPort();
     }
-    java.io.IOException e = assertThrows(java.io.IOException.class,
-        () -> RedisStore.open(RedisStore.Settings.defaults("redis://127.0.0.1:" + port)));
+    long start = System.nanoTime();
+    java.io.IOException e = assertThrows(java.io.IOException.class, () -> RedisStore.open(
+        RedisStore.Settings.defaults("redis://127.0.0.1:" + port).withStartupTimeout(Duration.ofSeconds(1))));
+    long tookMillis = (System.nanoTime() - start) / 1_000_000;
     assertTrue(e.getMessage().contains("cannot connect to Redis at redis://127.0.0.1:" + port), e.getMessage());
+    assertTrue(e.getMessage().contains("attempts within 1000 ms, --redis-startup-timeout"), e.getMessage());
+    assertTrue(tookMillis >= 800 && tookMillis < 5_000, "kept trying for the start-up timeout: " + tookMillis + " ms");
+  }
+
+  @Test
+  void aRedisThatStartsLaterIsWaitedForUntilTheStartupTimeout() throws Exception {
+    java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("redis-late");
+    int port;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    java.util.concurrent.CompletableFuture<RedisStore> opening = java.util.concurrent.CompletableFuture.supplyAsync(
+        () -> {
+          try {
+            return RedisStore.open(RedisStore.Settings.defaults("redis://127.0.0.1:" + port)
+                .withTimeout(Duration.ofMillis(15)).withStartupTimeout(Duration.ofSeconds(30)));
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        });
+    Thread.sleep(1_000);
+    assertFalse(opening.isDone(), "still trying: Redis is not there yet");
+    try (dev.ratelimit.testing.RedisProcess late = dev.ratelimit.testing.RedisProcess.startOn(dir, port);
+        RedisStore started = opening.get(30, java.util.concurrent.TimeUnit.SECONDS)) {
+      assertEquals(List.of(1L, 1L), late.command("SCRIPT", "EXISTS", LuaScript.load().sha1(),
+          LuaScript.load("state.lua").sha1()), "both scripts loaded once Redis came up");
+      assertTrue(started.isOpen());
+    }
+  }
+
+  @Test
+  void aBusyRedisAtStartDoesNotFailTheShortDecisionTimeout() throws Exception {
+    // Script loading has its own 2 s per attempt: a 15 ms decision timeout does not apply to it.
+    redis.command("SCRIPT", "FLUSH");
+    Thread pause = redis.commandInBackground("DEBUG", "SLEEP", "0.3");
+    Thread.sleep(50);
+    try (RedisStore started = RedisStore.open(settings().withTimeout(Duration.ofMillis(15)))) {
+      assertEquals(List.of(1L), redis.command("SCRIPT", "EXISTS", LuaScript.load().sha1()));
+      assertTrue(started.isOpen());
+    }
+    pause.join(5_000);
   }
 }
