@@ -15,14 +15,21 @@ import java.util.concurrent.TimeUnit;
  * A deadline built from it is therefore never later than the local deadline; {@link #redisDeadline} subtracts a
  * margin for millisecond rounding and the reply's way back. Local time is monotonic ({@link System#nanoTime}), so a
  * step of this machine's wall clock changes nothing.
+ *
+ * <p>The reply's way back is measured too: a sample's distance below the estimate is how much later than the fastest
+ * reply it reached the waiting thread ({@link #recentLagMillis}, the largest in the last 1 to 2 s). A busy JVM delays
+ * replies; the store then sends deadlines that much earlier, so that a call Redis runs just in time is not answered
+ * too late for the waiting thread (which would answer by the failure mode a hit that Redis counted).
  */
 final class RedisClockOffset {
   private static final long WINDOW_NANOS = TimeUnit.SECONDS.toNanos(10);
   private static final long NONE = Long.MIN_VALUE;
+  private static final long LAG_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(1);
 
   private final long baseNanos = System.nanoTime();
   private final long baseMicros = System.currentTimeMillis() * 1_000;
   private final Map<String, Estimate> nodes = new ConcurrentHashMap<>();
+  private final Estimate lag = new Estimate(LAG_WINDOW_NANOS);
 
   /** A local instant ({@link System#nanoTime}) in microseconds since the epoch, on a clock that never steps. */
   long localMicros(long nanoTime) {
@@ -32,7 +39,14 @@ final class RedisClockOffset {
   /** Records that {@code node} answered with its time {@code redisMillis} before {@code receivedNanos}. */
   void sample(String node, long redisMillis, long receivedNanos) {
     long lowerBound = redisMillis * 1_000 - localMicros(receivedNanos);
-    nodes.computeIfAbsent(node, n -> new Estimate()).offer(lowerBound, receivedNanos);
+    Estimate estimate = nodes.computeIfAbsent(node, n -> new Estimate(WINDOW_NANOS));
+    estimate.offer(lowerBound, receivedNanos);
+    lag.offer(Math.max(0, estimate.value() - lowerBound), receivedNanos);
+  }
+
+  /** How much later than the fastest one replies reached the waiting thread lately (ms, 0 when unknown). */
+  long recentLagMillis() {
+    return Math.max(0, lag.value()) / 1_000;
   }
 
   /**
@@ -64,14 +78,19 @@ final class RedisClockOffset {
     return smallest;
   }
 
-  /** The largest lower bound over the current and the previous window. */
+  /** The largest value offered over the current and the previous window. */
   private static final class Estimate {
+    private final long windowNanos;
     private long windowStart = NONE;
     private long current = NONE;
     private long previous = NONE;
 
+    Estimate(long windowNanos) {
+      this.windowNanos = windowNanos;
+    }
+
     synchronized void offer(long lowerBound, long nowNanos) {
-      if (windowStart == NONE || nowNanos - windowStart >= WINDOW_NANOS) {
+      if (windowStart == NONE || nowNanos - windowStart >= windowNanos) {
         previous = current;
         current = NONE;
         windowStart = nowNanos;

@@ -158,7 +158,6 @@ public final class RedisStore implements CounterStore {
   private final byte[] prefix;
   private final OverLimitCache overLimit;
   private final long timeoutNanos;
-  private final long marginMillis;
   private final ScheduledExecutorService monitor;
   private final RedisClockOffset clock;
   private final StoreHealth health;
@@ -177,9 +176,6 @@ public final class RedisStore implements CounterStore {
     this.prefix = settings.keyPrefix().getBytes(StandardCharsets.UTF_8);
     this.overLimit = new OverLimitCache(settings.overLimitCacheSize());
     this.timeoutNanos = settings.timeout().toNanos();
-    // Deadlines reach Redis this much early: 2 ms for millisecond rounding, and a quarter of the timeout for the
-    // reply's way back (see RedisClockOffset): a call Redis ran just in time must not be answered too late.
-    this.marginMillis = 2 + Math.max(1, Math.min(settings.timeout().toMillis() / 4, 50));
     this.monitor = monitor;
     this.clock = clock;
     this.health = new StoreHealth(UNHEALTHY_AFTER_FAILURES, UNHEALTHY_AFTER, System::nanoTime);
@@ -408,8 +404,19 @@ public final class RedisStore implements CounterStore {
    */
   private byte[] clockArgument(String node, long nowMillis, long deadline) {
     long redisDeadline = settings.timeSource() == TimeSource.REDIS
-        ? clock.redisDeadline(node, deadline, marginMillis) : LuaScript.NO_DEADLINE;
+        ? clock.redisDeadline(node, deadline, marginMillis()) : LuaScript.NO_DEADLINE;
     return LuaScript.clockArgument(settings.timeSource(), nowMillis, redisDeadline);
+  }
+
+  /**
+   * How early deadlines reach Redis: 2 ms for millisecond rounding, plus the reply's way back to the waiting thread
+   * (a call Redis ran just in time must not be answered too late): a quarter of the timeout, or the recent lag of
+   * replies when this JVM is busier than that, up to half the timeout.
+   */
+  private long marginMillis() {
+    long timeoutMillis = settings.timeout().toMillis();
+    long wayBack = Math.max(Math.max(1, timeoutMillis / 4), clock.recentLagMillis());
+    return 2 + Math.min(wayBack, Math.max(1, timeoutMillis / 2));
   }
 
   /** Bookkeeping of a reply from {@code node}: its clock, its health. */
