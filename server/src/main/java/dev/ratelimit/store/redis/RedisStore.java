@@ -56,12 +56,22 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Failures.</b> Unreachable, disconnected or slower than the timeout: the affected descriptors fail with
  * {@link StoreException.Kind#UNAVAILABLE} ({@code OOM} from a full Redis: {@link StoreException.Kind#FULL}) and the
- * service's failure mode answers; Lettuce reconnects in the background. A call that timed out may still have been
- * counted by Redis.
+ * service's failure mode answers; Lettuce reconnects in the background. Each script call carries its deadline in
+ * Redis's clock ({@link RedisClockOffset}), past which the script writes nothing, so a call Redis runs after this
+ * replica gave up never counts.
+ *
+ * <p><b>Failovers and health.</b> The connection ({@link RedisConnection}) follows Sentinel and Cluster failovers;
+ * each call's outcome feeds it and {@link StoreHealth}, which, with a background probe, decides {@link #isOpen()}
+ * (readiness).
  */
 public final class RedisStore implements CounterStore {
   private static final Logger log = LoggerFactory.getLogger(RedisStore.class);
-  private static final int MAX_CAS_ATTEMPTS = 64;
+  /**
+   * Compare-and-set attempts of one update (the timeout bounds them too). A loser retries only after another writer
+   * succeeded, so under contention each attempt is someone's progress; on a CPU-starved machine 64 proved too few for
+   * four threads on one key.
+   */
+  private static final int MAX_CAS_ATTEMPTS = 256;
   private static final byte[] EMPTY = new byte[0];
   private static final byte[] GET = LuaScript.ascii("get");
   private static final byte[] CAS = LuaScript.ascii("cas");
