@@ -92,8 +92,14 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--redis-uri", defaultValue = "${env:RATELIMIT_REDIS_URI:-redis://127.0.0.1:6379}", description = "Redis to share counters in, with --store redis: redis://[:password@]host:port[/db], rediss://... (TLS), redis-sentinel://host:port[,host:port]#master, redis-cluster://host:port[,host:port] (env RATELIMIT_REDIS_URI; default ${DEFAULT-VALUE}).")
   String redisUri;
 
-  @Option(names = "--redis-timeout", defaultValue = "${env:RATELIMIT_REDIS_TIMEOUT:-50ms}", description = "Longest wait for Redis per request before the failure mode answers; keep it below Envoy's rate-limit timeout (env RATELIMIT_REDIS_TIMEOUT; default ${DEFAULT-VALUE}).")
+  @Option(names = "--redis-timeout", defaultValue = "${env:RATELIMIT_REDIS_TIMEOUT:-15ms}", description = "Longest wait for Redis per request before the failure mode answers; keep it below Envoy's rate-limit timeout, 20ms by default (env RATELIMIT_REDIS_TIMEOUT; default ${DEFAULT-VALUE}).")
   String redisTimeout;
+
+  @Option(names = "--redis-startup-timeout", defaultValue = "${env:RATELIMIT_REDIS_STARTUP_TIMEOUT:-30s}", description = "How long start-up keeps trying to reach Redis and load the scripts before exiting (env RATELIMIT_REDIS_STARTUP_TIMEOUT; default ${DEFAULT-VALUE}).")
+  String redisStartupTimeout;
+
+  @Option(names = "--redis-topology-refresh", defaultValue = "${env:RATELIMIT_REDIS_TOPOLOGY_REFRESH:-5s}", description = "How often the Sentinel master or the Cluster topology is checked again, besides failover announcements and failed calls (env RATELIMIT_REDIS_TOPOLOGY_REFRESH; default ${DEFAULT-VALUE}).")
+  String redisTopologyRefresh;
 
   @Option(names = "--redis-key-prefix", defaultValue = "${env:RATELIMIT_REDIS_KEY_PREFIX:-rl:}", description = "Prefix of every Redis key (default ${DEFAULT-VALUE}).")
   String redisKeyPrefix;
@@ -323,8 +329,13 @@ public final class Main implements Callable<Integer> {
       case "chronicle":
         return null;
       case "redis":
-        return new RedisStore.Settings(redisUri, duration("--redis-timeout", redisTimeout), redisKeyPrefix,
-            redisOverLimitCache, TimeSource.REDIS);
+        return RedisStore.Settings.defaults(redisUri)
+            .withTimeout(duration("--redis-timeout", redisTimeout))
+            .withKeyPrefix(redisKeyPrefix)
+            .withOverLimitCacheSize(redisOverLimitCache)
+            .withTimeSource(TimeSource.REDIS)
+            .withStartupTimeout(duration("--redis-startup-timeout", redisStartupTimeout))
+            .withTopologyRefresh(duration("--redis-topology-refresh", redisTopologyRefresh));
       default:
         throw new IllegalArgumentException("--store must be chronicle or redis, not '" + storeKind + "'");
     }

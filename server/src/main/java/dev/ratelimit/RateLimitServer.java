@@ -44,8 +44,6 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionService;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
-import io.micrometer.core.instrument.FunctionCounter;
-import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -455,6 +453,7 @@ public final class RateLimitServer implements AutoCloseable {
         transport, adminAccess, apiKeys);
     server.startOperations(registry);
     server.serving();
+    store.onReadinessChange(server::serving); // gRPC health follows readiness (e.g. Redis unable to decide)
     log.info("started on {}:{} with domains {} from {}; store: {} (max entries {}), failure mode {}, limits {}; "
             + "{}; policy reloaded {}; drain timeout {}; sweep every {}",
         settings.bindAddress(), grpc.getPort(),
@@ -504,12 +503,7 @@ public final class RateLimitServer implements AutoCloseable {
   /** Meters of the Redis store ({@code store} may be a test's wrapper around it: then none). */
   private static void registerRedisMeters(CounterStore store, MeterRegistry registry) {
     if (store instanceof RedisStore redisStore) {
-      FunctionCounter.builder("ratelimit_redis_local_rejections", redisStore, RedisStore::localRejections)
-          .description("Requests rejected from the local over-limit cache without asking Redis")
-          .register(registry);
-      Gauge.builder("ratelimit_redis_overlimit_cache_keys", redisStore, RedisStore::overLimitCacheSize)
-          .description("Keys held in the local over-limit cache")
-          .register(registry);
+      redisStore.bindMeters(registry);
     }
   }
 
@@ -563,10 +557,11 @@ public final class RateLimitServer implements AutoCloseable {
   }
 
   private void serving() {
-    health.setStatus("", ServingStatus.SERVING);
-    health.setStatus(RateLimitServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
+    ServingStatus status = readiness().ready() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+    health.setStatus("", status);
+    health.setStatus(RateLimitServiceGrpc.SERVICE_NAME, status);
     if (apiKeys != null) {
-      health.setStatus(AuthorizationGrpc.SERVICE_NAME, ServingStatus.SERVING);
+      health.setStatus(AuthorizationGrpc.SERVICE_NAME, status);
     }
   }
 
@@ -623,7 +618,7 @@ public final class RateLimitServer implements AutoCloseable {
       return new Readiness(false, "draining: shutting down");
     }
     if (store != null && !store.isOpen()) {
-      return new Readiness(false, "the counter store is closed");
+      return new Readiness(false, "the counter store cannot decide (closed, or Redis unreachable)");
     }
     return new Readiness(true, store == null ? "ready (noop mode)" : "ready");
   }

@@ -101,6 +101,10 @@ public interface CounterStore extends AutoCloseable {
     return true;
   }
 
+  /** Runs {@code listener} whenever {@link #isOpen} may have changed (a store that cannot tell never calls it). */
+  default void onReadinessChange(Runnable listener) {
+  }
+
   @Override
   void close();
 

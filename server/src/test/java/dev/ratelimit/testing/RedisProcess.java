@@ -28,6 +28,9 @@ public final class RedisProcess implements AutoCloseable {
   /** Sentinel mode: the configuration file Sentinel needs (it rewrites it), else null. */
   private final Path sentinelConfig;
   private Process process;
+  private boolean paused;
+  /** After {@link #killAndHoldPort}: a listener on the dead server's port, so that no other process takes it. */
+  private PortHolder holder;
 
   private RedisProcess(Path dir, int port, List<String> extraArgs, Path sentinelConfig) {
     this.dir = dir;
@@ -80,15 +83,32 @@ public final class RedisProcess implements AutoCloseable {
     throw last;
   }
 
+  /** Starts a server on the given port (e.g. one a client was told about before the server came up). */
+  public static RedisProcess startOn(Path dir, int port, String... extraArgs) throws Exception {
+    assumeInstalled();
+    RedisProcess redis = new RedisProcess(dir, port, List.of(extraArgs), null);
+    redis.launch();
+    return redis;
+  }
+
   /** Starts a Sentinel watching the master at {@code masterPort} as {@code masterName}; fails over within seconds. */
   public static RedisProcess startSentinel(Path dir, String masterName, int masterPort) throws Exception {
+    // Not lower: on a busy machine a shorter silence can look like a dead master and fail over spuriously.
+    return startSentinel(dir, masterName, masterPort, 1, 3000);
+  }
+
+  /**
+   * Starts a Sentinel watching the master at {@code masterPort} as {@code masterName}, agreeing with {@code quorum}
+   * Sentinels (itself included) that it is down after {@code downAfterMillis} of silence.
+   */
+  public static RedisProcess startSentinel(Path dir, String masterName, int masterPort, int quorum,
+      int downAfterMillis) throws Exception {
     assumeInstalled();
     Files.createDirectories(dir);
     Path config = dir.resolve("sentinel.conf");
     Files.writeString(config, String.join("\n",
-        "sentinel monitor " + masterName + " 127.0.0.1 " + masterPort + " 1",
-        // Not lower: on a busy machine a shorter silence can look like a dead master and fail over spuriously.
-        "sentinel down-after-milliseconds " + masterName + " 3000",
+        "sentinel monitor " + masterName + " 127.0.0.1 " + masterPort + " " + quorum,
+        "sentinel down-after-milliseconds " + masterName + " " + downAfterMillis,
         "sentinel failover-timeout " + masterName + " 3000",
         ""));
     RedisProcess sentinel = new RedisProcess(dir, freePort(), List.of(), config);
@@ -101,10 +121,22 @@ public final class RedisProcess implements AutoCloseable {
    * Redis Cluster, waiting until every node reports it healthy.
    */
   public static List<RedisProcess> startCluster(Path dir, int masters) throws Exception {
+    return startCluster(dir, masters, false, 5000);
+  }
+
+  /**
+   * Starts a cluster of {@code masters} masters, each with one replica when {@code withReplicas} (then the list holds
+   * the masters first, then replica {@code i} of master {@code i} at {@code masters + i}), failing a node over after
+   * {@code nodeTimeoutMillis} of silence. Waits until every node reports it healthy and every replica is in sync.
+   */
+  public static List<RedisProcess> startCluster(Path dir, int masters, boolean withReplicas, int nodeTimeoutMillis)
+      throws Exception {
     List<RedisProcess> nodes = new ArrayList<>();
+    int total = withReplicas ? 2 * masters : masters;
     try {
-      for (int i = 0; i < masters; i++) {
-        nodes.add(start(dir.resolve("node-" + i), "--cluster-enabled", "yes", "--cluster-node-timeout", "5000"));
+      for (int i = 0; i < total; i++) {
+        nodes.add(start(dir.resolve("node-" + i), "--cluster-enabled", "yes", "--cluster-node-timeout",
+            Integer.toString(nodeTimeoutMillis), "--cluster-replica-validity-factor", "0"));
       }
       for (int i = 0; i < masters; i++) {
         RedisProcess node = nodes.get(i);
@@ -113,14 +145,30 @@ public final class RedisProcess implements AutoCloseable {
         int to = 16384 * (i + 1) / masters - 1;
         node.command("CLUSTER", "ADDSLOTSRANGE", Integer.toString(from), Integer.toString(to));
       }
-      for (int i = 1; i < masters; i++) {
+      for (int i = 1; i < total; i++) {
         nodes.get(0).command("CLUSTER", "MEET", "127.0.0.1", Integer.toString(nodes.get(i).port()));
       }
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      for (int i = masters; i < total; i++) {
+        String masterId = ((String) nodes.get(i - masters).command("CLUSTER", "MYID")).trim();
+        while (true) {
+          try {
+            nodes.get(i).command("CLUSTER", "REPLICATE", masterId);
+            break;
+          } catch (IOException unknownYet) {
+            if (System.nanoTime() > deadline) {
+              throw unknownYet;
+            }
+            Thread.sleep(50); // the replica has not heard of its master through gossip yet
+          }
+        }
+      }
       for (RedisProcess node : nodes) {
         while (true) {
           String info = (String) node.command("CLUSTER", "INFO");
-          if (info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:" + masters + "\r\n")) {
+          boolean synced = !withReplicas || nodes.indexOf(node) < masters
+              || ((String) node.command("INFO", "replication")).contains("master_link_status:up");
+          if (synced && info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:" + total + "\r\n")) {
             break;
           }
           if (System.nanoTime() > deadline) {
@@ -189,8 +237,55 @@ public final class RedisProcess implements AutoCloseable {
 
   /** Kills the server abruptly (SIGKILL), as a crash would. */
   public void kill() throws InterruptedException {
+    resume();
     process.destroyForcibly();
     process.waitFor(10, TimeUnit.SECONDS);
+  }
+
+  /**
+   * Kills the server (SIGKILL) and keeps its port bound, refusing every connection (accepted, then closed at once),
+   * until {@link #restart} or {@link #close}: another test on this machine cannot start a server there that clients
+   * or Sentinels still pointed at this one would take for it.
+   */
+  public void killAndHoldPort() throws Exception {
+    kill();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (true) {
+      try {
+        holder = new PortHolder(port);
+        return;
+      } catch (IOException stillClosing) {
+        if (System.nanoTime() > deadline) {
+          throw stillClosing;
+        }
+        Thread.sleep(10);
+      }
+    }
+  }
+
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered, as a stalled machine would. */
+  public void pause() throws Exception {
+    signal("STOP");
+    paused = true;
+  }
+
+  /** Lets a {@link #pause}d server run again (SIGCONT). */
+  public void resume() throws InterruptedException {
+    if (paused) {
+      try {
+        signal("CONT");
+      } catch (IOException e) {
+        throw new IllegalStateException(e);
+      }
+      paused = false;
+    }
+  }
+
+  private void signal(String name) throws IOException, InterruptedException {
+    Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).inheritIO().start();
+    if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+      throw new IOException("kill -" + name + " " + process.pid() + " failed");
+    }
   }
 
   /** Starts the server again on the same port (empty: nothing was persisted). */
@@ -198,7 +293,45 @@ public final class RedisProcess implements AutoCloseable {
     if (process.isAlive()) {
       kill();
     }
+    releasePort();
     launch();
+  }
+
+  private void releasePort() {
+    if (holder != null) {
+      holder.close();
+      holder = null;
+    }
+  }
+
+  /** Accepts connections on a port and closes each at once. */
+  private static final class PortHolder implements AutoCloseable {
+    private final ServerSocket socket;
+
+    PortHolder(int port) throws IOException {
+      socket = new ServerSocket();
+      socket.bind(new InetSocketAddress("127.0.0.1", port));
+      Thread accepter = new Thread(() -> {
+        while (!socket.isClosed()) {
+          try {
+            socket.accept().close();
+          } catch (IOException closed) {
+            // closed by close()
+          }
+        }
+      }, "redis-port-holder-" + port);
+      accepter.setDaemon(true);
+      accepter.start();
+    }
+
+    @Override
+    public void close() {
+      try {
+        socket.close();
+      } catch (IOException ignored) {
+        // already closed
+      }
+    }
   }
 
   /**
@@ -289,7 +422,9 @@ public final class RedisProcess implements AutoCloseable {
 
   @Override
   public void close() throws InterruptedException {
+    releasePort();
     if (process != null && process.isAlive()) {
+      resume();
       process.destroy();
       if (!process.waitFor(5, TimeUnit.SECONDS)) {
         process.destroyForcibly();

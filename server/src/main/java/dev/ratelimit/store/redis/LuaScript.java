@@ -63,9 +63,24 @@ final class LuaScript {
     return sha1;
   }
 
+  /** No deadline: the script runs whenever Redis gets to it. */
+  static final long NO_DEADLINE = -1;
+
   /** The time argument: the caller's milliseconds, or empty to make the script read Redis {@code TIME}. */
   static byte[] timeArgument(TimeSource timeSource, long nowMillis) {
     return timeSource == TimeSource.REDIS ? REDIS_TIME : ascii(Long.toString(nowMillis));
+  }
+
+  /**
+   * The clock argument: the time argument, then the deadline in Redis {@code TIME} milliseconds after which the
+   * script refuses to run (error {@code EXPIRED}, nothing written), unless it is {@link #NO_DEADLINE}.
+   */
+  static byte[] clockArgument(TimeSource timeSource, long nowMillis, long redisDeadlineMillis) {
+    if (redisDeadlineMillis == NO_DEADLINE) {
+      return timeArgument(timeSource, nowMillis);
+    }
+    String time = timeSource == TimeSource.REDIS ? "" : Long.toString(nowMillis);
+    return ascii(time + " " + redisDeadlineMillis);
   }
 
   /**

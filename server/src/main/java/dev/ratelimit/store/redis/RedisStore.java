@@ -14,6 +14,9 @@ import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.cluster.SlotHash;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -25,16 +28,19 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The shared store (docs/redis.md): limiter state in Redis (standalone, Sentinel or Cluster), so that several replicas
+ * The shared store (DESIGN §7): limiter state in Redis (standalone, Sentinel or Cluster), so that several replicas
  * enforce one limit together. Each decision is one atomic Lua script ({@code ratelimit.lua}, loaded once and called
  * by SHA) implementing exactly the algorithms of {@code dev.ratelimit.limiter}; all descriptors of one request go in
  * one call (one per hash slot on a cluster, sent together), so a request costs one round trip. Updates computed in
@@ -51,11 +57,22 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Failures.</b> Unreachable, disconnected or slower than the timeout: the affected descriptors fail with
  * {@link StoreException.Kind#UNAVAILABLE} ({@code OOM} from a full Redis: {@link StoreException.Kind#FULL}) and the
- * service's failure mode answers; Lettuce reconnects in the background. A call that timed out may still have been
- * counted by Redis.
+ * service's failure mode answers; Lettuce reconnects in the background. Each script call carries its deadline in
+ * Redis's clock ({@link RedisClockOffset}), past which the script writes nothing, so a call Redis runs after this
+ * replica gave up never counts.
+ *
+ * <p><b>Failovers and health.</b> The connection ({@link RedisConnection}) follows Sentinel and Cluster failovers;
+ * each call's outcome feeds it and {@link StoreHealth}, which, with a background probe, decides {@link #isOpen()}
+ * (readiness).
  */
 public final class RedisStore implements CounterStore {
   private static final Logger log = LoggerFactory.getLogger(RedisStore.class);
+  /**
+   * Compare-and-set attempts of one update (the timeout bounds them too). A loser retries only after another writer
+   * succeeded, so under contention each attempt is someone's progress; on a CPU-starved machine 64 proved too few for
+   * four threads on one key.
+   */
+  private static final int MAX_CAS_ATTEMPTS = 256;
   private static final byte[] EMPTY = new byte[0];
   private static final byte[] GET = LuaScript.ascii("get");
   private static final byte[] CAS = LuaScript.ascii("cas");
@@ -63,6 +80,14 @@ public final class RedisStore implements CounterStore {
   private static final byte[] NOWHERE = LuaScript.ascii("nowhere");
   private static final byte[] REJECTED = LuaScript.ascii("rejected");
   private static final byte[] REFUND = LuaScript.ascii("refund");
+  /** Longest wait of one start-up attempt (connecting, loading a script, the first call). */
+  private static final int ATTEMPT_SECONDS = 2;
+  /** How often the background probe asks Redis whether it can decide. */
+  private static final long PROBE_MILLIS = 500;
+  /** Not ready once this many outcomes in a row failed ... */
+  private static final int UNHEALTHY_AFTER_FAILURES = 3;
+  /** ... and none succeeded for this long. */
+  private static final Duration UNHEALTHY_AFTER = Duration.ofSeconds(1);
 
   /**
    * How to reach Redis and decide there.
@@ -73,16 +98,28 @@ public final class RedisStore implements CounterStore {
    * @param keyPrefix prepended to every key (lets several deployments share one Redis)
    * @param overLimitCacheSize keys whose rejection is remembered locally until their reset; 0 disables
    * @param timeSource the clock decisions use
+   * @param startupTimeout how long {@link #open} keeps trying to connect and load the scripts
+   * @param topologyRefresh how often the master (Sentinel) or the slots' masters (Cluster) are checked again, besides
+   *     the checks that announcements and failed calls trigger
    */
   public record Settings(String uri, Duration timeout, String keyPrefix, int overLimitCacheSize,
-      TimeSource timeSource) {
+      TimeSource timeSource, Duration startupTimeout, Duration topologyRefresh) {
     public Settings {
       Objects.requireNonNull(uri, "uri");
       Objects.requireNonNull(timeout, "timeout");
       Objects.requireNonNull(keyPrefix, "keyPrefix");
       Objects.requireNonNull(timeSource, "timeSource");
+      Objects.requireNonNull(startupTimeout, "startupTimeout");
+      Objects.requireNonNull(topologyRefresh, "topologyRefresh");
       if (timeout.isNegative() || timeout.isZero()) {
         throw new IllegalArgumentException("the Redis timeout must be positive, not " + timeout);
+      }
+      if (startupTimeout.isNegative() || startupTimeout.isZero()) {
+        throw new IllegalArgumentException("the Redis start-up timeout must be positive, not " + startupTimeout);
+      }
+      if (topologyRefresh.compareTo(Duration.ofMillis(100)) < 0) {
+        throw new IllegalArgumentException("the Redis topology refresh period must be at least 100ms, not "
+            + topologyRefresh);
       }
       if (overLimitCacheSize < 0) {
         throw new IllegalArgumentException("the over-limit cache size must be 0 or more, not " + overLimitCacheSize);
@@ -92,25 +129,40 @@ public final class RedisStore implements CounterStore {
       }
     }
 
-    /** Production defaults for {@code uri}: 50 ms timeout, prefix {@code rl:}, 100,000 cached rejections, Redis TIME. */
+    /**
+     * Production defaults for {@code uri}: 15 ms timeout (below Envoy's default 20 ms rate-limit timeout), prefix
+     * {@code rl:}, 100,000 cached rejections, Redis TIME, 30 s to start, topology checked every 5 s.
+     */
     public static Settings defaults(String uri) {
-      return new Settings(uri, Duration.ofMillis(50), "rl:", 100_000, TimeSource.REDIS);
+      return new Settings(uri, Duration.ofMillis(15), "rl:", 100_000, TimeSource.REDIS, Duration.ofSeconds(30),
+          Duration.ofSeconds(5));
     }
 
     public Settings withTimeout(Duration newTimeout) {
-      return new Settings(uri, newTimeout, keyPrefix, overLimitCacheSize, timeSource);
+      return new Settings(uri, newTimeout, keyPrefix, overLimitCacheSize, timeSource, startupTimeout,
+          topologyRefresh);
     }
 
     public Settings withKeyPrefix(String newPrefix) {
-      return new Settings(uri, timeout, newPrefix, overLimitCacheSize, timeSource);
+      return new Settings(uri, timeout, newPrefix, overLimitCacheSize, timeSource, startupTimeout, topologyRefresh);
     }
 
     public Settings withOverLimitCacheSize(int newSize) {
-      return new Settings(uri, timeout, keyPrefix, newSize, timeSource);
+      return new Settings(uri, timeout, keyPrefix, newSize, timeSource, startupTimeout, topologyRefresh);
     }
 
     public Settings withTimeSource(TimeSource newSource) {
-      return new Settings(uri, timeout, keyPrefix, overLimitCacheSize, newSource);
+      return new Settings(uri, timeout, keyPrefix, overLimitCacheSize, newSource, startupTimeout, topologyRefresh);
+    }
+
+    public Settings withStartupTimeout(Duration newStartupTimeout) {
+      return new Settings(uri, timeout, keyPrefix, overLimitCacheSize, timeSource, newStartupTimeout,
+          topologyRefresh);
+    }
+
+    public Settings withTopologyRefresh(Duration newTopologyRefresh) {
+      return new Settings(uri, timeout, keyPrefix, overLimitCacheSize, timeSource, startupTimeout,
+          newTopologyRefresh);
     }
   }
 
@@ -121,10 +173,17 @@ public final class RedisStore implements CounterStore {
   private final byte[] prefix;
   private final OverLimitCache overLimit;
   private final long timeoutNanos;
+  private final ScheduledExecutorService monitor;
+  private final RedisClockOffset clock;
+  private final StoreHealth health;
   private final AtomicLong localRejections = new AtomicLong();
   private final AtomicLong failures = new AtomicLong();
+  private final AtomicLong decidedByRedis = new AtomicLong();
+  private final AtomicLong answeredByFailureMode = new AtomicLong();
+  private volatile boolean closed;
 
-  private RedisStore(Settings settings, RedisConnection connection, LuaScript script, LuaScript stateScript) {
+  private RedisStore(Settings settings, RedisConnection connection, LuaScript script, LuaScript stateScript,
+      ScheduledExecutorService monitor, RedisClockOffset clock) {
     this.settings = settings;
     this.connection = connection;
     this.script = script;
@@ -133,47 +192,136 @@ public final class RedisStore implements CounterStore {
     this.overLimit = new OverLimitCache(settings.overLimitCacheSize(),
         connection.cluster() ? OverLimitCache.CLUSTER_MAX_AGE_MILLIS : Long.MAX_VALUE);
     this.timeoutNanos = settings.timeout().toNanos();
+    this.monitor = monitor;
+    this.clock = clock;
+    this.health = new StoreHealth(UNHEALTHY_AFTER_FAILURES, UNHEALTHY_AFTER, System::nanoTime);
   }
 
   /**
-   * Connects and loads the script.
+   * Connects and loads the scripts, retrying (each attempt up to {@value #ATTEMPT_SECONDS} s, with back-off) until
+   * the start-up timeout: Redis may start after this server, or be briefly busy.
    *
-   * @throws IOException when Redis cannot be reached or refuses the script
+   * @throws IOException when Redis cannot be reached or refuses the script within the start-up timeout
    */
   public static RedisStore open(Settings settings) throws IOException {
     Objects.requireNonNull(settings, "settings");
     LuaScript script = LuaScript.load();
     LuaScript stateScript = LuaScript.load("state.lua");
-    RedisConnection connection;
+    Startup startup = new Startup(settings);
+    ScheduledExecutorService monitor = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "ratelimit-redis-monitor");
+      t.setDaemon(true);
+      return t;
+    });
+    RedisConnection connection = null;
     try {
-      connection = RedisConnection.open(settings.uri(), settings.timeout());
-    } catch (IllegalArgumentException e) {
-      throw new IOException(e.getMessage(), e);
-    } catch (RuntimeException e) {
-      throw new IOException("cannot connect to Redis at " + settings.uri() + ": " + e.getMessage(), e);
-    }
-    try {
+      RedisConnection.Options options = new RedisConnection.Options(settings.uri(), settings.timeout(),
+          settings.topologyRefresh(), List.of(script.source(), stateScript.source()));
+      connection = startup.retry("cannot connect to Redis at " + settings.uri(),
+          remaining -> RedisConnection.open(options, monitor));
+      RedisConnection connected = connection;
       for (LuaScript s : List.of(script, stateScript)) {
-        String sha = connection.commands().scriptLoad(s.source()).get(10, TimeUnit.SECONDS);
+        String sha = startup.retry("cannot load the rate-limit script into Redis at " + settings.uri(),
+            remaining -> connected.commands().scriptLoad(s.source()).get(remaining.toMillis(), TimeUnit.MILLISECONDS));
         if (!s.sha1().equals(sha)) {
           throw new IOException("Redis returned SHA " + sha + " for a script, expected " + s.sha1());
         }
       }
-      // One call with no keys: proves the script runs on this Redis and warms the path before the first request.
-      connection.commands().evalsha(script.sha1(), ScriptOutputType.MULTI, new byte[0][],
-          LuaScript.timeArgument(settings.timeSource(), 0), INDEPENDENT).get(10, TimeUnit.SECONDS);
-    } catch (ExecutionException | TimeoutException | RuntimeException e) {
-      connection.close();
-      throw new IOException("cannot load the rate-limit script into Redis at " + settings.uri() + ": " + e, e);
-    } catch (InterruptedException e) {
-      connection.close();
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted while loading the rate-limit script", e);
+      // One call with no keys: proves the script runs on this Redis, warms the path before the first request and
+      // gives the first reading of Redis's clock.
+      RedisClockOffset clock = new RedisClockOffset();
+      String node = connected.nodeOf(new byte[0]);
+      startup.retry("cannot run the rate-limit script on Redis at " + settings.uri(), remaining -> {
+        List<Object> reply = connected.commands().<List<Object>>evalsha(script.sha1(), ScriptOutputType.MULTI,
+            new byte[0][], LuaScript.timeArgument(TimeSource.REDIS, 0), INDEPENDENT).get(remaining.toMillis(), TimeUnit.MILLISECONDS);
+        clock.sample(node, (Long) reply.get(0), System.nanoTime());
+        return reply;
+      });
+      RedisStore store = new RedisStore(settings, connection, script, stateScript, monitor, clock);
+      store.startProbing();
+      log.info("Redis store at {} ({}), timeout {}, key prefix '{}', over-limit cache {}, clock {}, topology "
+              + "checked every {}", settings.uri(), connection.describe(), settings.timeout(), settings.keyPrefix(),
+          settings.overLimitCacheSize(), settings.timeSource(), settings.topologyRefresh());
+      return store;
+    } catch (IOException | RuntimeException e) {
+      if (connection != null) {
+        connection.close();
+      }
+      monitor.shutdownNow();
+      throw e;
     }
-    log.info("Redis store at {} ({}), timeout {}, key prefix '{}', over-limit cache {}, clock {}",
-        settings.uri(), connection.cluster() ? "cluster" : "standalone or sentinel", settings.timeout(),
-        settings.keyPrefix(), settings.overLimitCacheSize(), settings.timeSource());
-    return new RedisStore(settings, connection, script, stateScript);
+  }
+
+  /** Retries a start-up step with back-off until the start-up deadline; each attempt gets a bounded wait. */
+  private static final class Startup {
+    private final long deadline;
+    private final Duration startupTimeout;
+
+    Startup(Settings settings) {
+      this.startupTimeout = settings.startupTimeout();
+      this.deadline = System.nanoTime() + startupTimeout.toNanos();
+    }
+
+    /** A step given the time it may wait this attempt. */
+    interface Step<T> {
+      T attempt(Duration remaining) throws Exception;
+    }
+
+    <T> T retry(String failure, Step<T> step) throws IOException {
+      long backoffMillis = 100;
+      for (int attempt = 1; ; attempt++) {
+        long left = deadline - System.nanoTime();
+        Duration wait = Duration.ofNanos(Math.max(TimeUnit.MILLISECONDS.toNanos(100),
+            Math.min(left, TimeUnit.SECONDS.toNanos(ATTEMPT_SECONDS))));
+        try {
+          return step.attempt(wait);
+        } catch (IllegalArgumentException e) {
+          throw new IOException(e.getMessage(), e); // a malformed URI does not get better
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IOException(failure + ": interrupted", e);
+        } catch (Exception e) {
+          Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+          long remaining = deadline - System.nanoTime();
+          if (remaining <= TimeUnit.MILLISECONDS.toNanos(backoffMillis)) {
+            throw new IOException(failure + " (" + attempt + " attempt" + (attempt == 1 ? "" : "s") + " within "
+                + startupTimeout.toMillis() + " ms, --redis-startup-timeout): " + cause, cause);
+          }
+          log.info("{} (attempt {}): {}; retrying", failure, attempt, cause.toString());
+          LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(backoffMillis));
+          if (Thread.interrupted()) {
+            Thread.currentThread().interrupt();
+            throw new IOException(failure + ": interrupted", cause);
+          }
+          backoffMillis = Math.min(backoffMillis * 2, 2_000);
+        }
+      }
+    }
+  }
+
+  /** Probes Redis in the background, so readiness follows Redis even without traffic. */
+  private void startProbing() {
+    monitor.scheduleWithFixedDelay(() -> {
+      if (closed) {
+        return;
+      }
+      try {
+        Boolean ok = connection.probe(settings.timeout()).toCompletableFuture()
+            .get(settings.timeout().toMillis() + 1_000, TimeUnit.MILLISECONDS);
+        if (Boolean.TRUE.equals(ok)) {
+          health.succeeded();
+        } else {
+          health.failed("the background probe got no answer within " + settings.timeout().toMillis() + " ms");
+        }
+      } catch (Exception e) {
+        if (e instanceof InterruptedException) {
+          Thread.currentThread().interrupt();
+          return;
+        }
+        health.failed("the background probe failed: " + e);
+      }
+      health.evaluate();
+    }, PROBE_MILLIS, PROBE_MILLIS, TimeUnit.MILLISECONDS);
   }
 
   public Settings settings() {
@@ -195,10 +343,11 @@ public final class RedisStore implements CounterStore {
    */
   @Override
   public void refund(byte[] key, Limiter limiter, long nowMillis, long hits, long limit) {
-    Op op = new Op(key, limiter, hits, limit);
-    Call call = send(List.of(op), List.of(0), LuaScript.timeArgument(settings.timeSource(), nowMillis), REFUND);
+    long deadline = System.nanoTime() + timeoutNanos;
+    Call call = send(List.of(new Op(key, limiter, hits, limit)), List.of(0), REFUND,
+        node -> LuaScript.timeArgument(settings.timeSource(), nowMillis));
     try {
-      await(call, System.nanoTime() + timeoutNanos);
+      await(call, deadline);
     } catch (ExecutionException | TimeoutException | RuntimeException e) {
       throw failure(e);
     }
@@ -227,10 +376,9 @@ public final class RedisStore implements CounterStore {
       return results;
     }
     byte[] mode = !batch.countNowhere() ? INDEPENDENT : rejectedLocally ? REJECTED : NOWHERE;
-    byte[] time = LuaScript.timeArgument(settings.timeSource(), nowMillis);
     List<Call> calls = new ArrayList<>(routes.size());
     for (List<Integer> indexes : routes.values()) {
-      calls.add(send(ops, indexes, time, mode));
+      calls.add(send(ops, indexes, mode, node -> clockArgument(node, nowMillis, deadline)));
     }
     long[] scriptNow = new long[calls.size()];
     for (int c = 0; c < calls.size(); c++) {
@@ -242,6 +390,38 @@ public final class RedisStore implements CounterStore {
     }
     rememberRejections(ops, results, calls, scriptNow, nowMillis, takenBack);
     return results;
+  }
+
+  /**
+   * A request rejected by one call of a cluster batch (or by a failure): the other calls admitted hits that their
+   * scripts could not know to take back. Each is taken back at its own call's script time, in one call per slot.
+   * A refund that fails leaves the hits counted (over-counting, never under).
+   */
+  private void refundAcrossCalls(List<Op> ops, Result[] results, List<Call> calls, long[] scriptNow, long deadline) {
+    List<Call> refunds = new ArrayList<>();
+    for (int c = 0; c < calls.size(); c++) {
+      Call call = calls.get(c);
+      boolean refundedByScript = false;
+      List<Integer> recorded = new ArrayList<>();
+      for (int i : call.indexes()) {
+        Result result = results[i];
+        refundedByScript |= result.verdict() != null && ops.get(i).enforcing() && result.verdict().overLimit();
+        if (Batch.recorded(ops.get(i), result)) {
+          recorded.add(i);
+        }
+      }
+      if (!refundedByScript && !recorded.isEmpty()) {
+        byte[] at = LuaScript.number(scriptNow[c]);
+        refunds.add(send(ops, recorded, REFUND, node -> at));
+      }
+    }
+    for (Call refund : refunds) {
+      try {
+        await(refund, deadline);
+      } catch (ExecutionException | TimeoutException | RuntimeException e) {
+        failures.incrementAndGet();
+      }
+    }
   }
 
   /**
@@ -273,37 +453,6 @@ public final class RedisStore implements CounterStore {
   }
 
   /**
-   * A request rejected by one call of a cluster batch (or by a failure): the other calls admitted hits that their
-   * scripts could not know to take back. Each is taken back at its own call's script time, in one call per slot.
-   * A refund that fails leaves the hits counted (over-counting, never under).
-   */
-  private void refundAcrossCalls(List<Op> ops, Result[] results, List<Call> calls, long[] scriptNow, long deadline) {
-    List<Call> refunds = new ArrayList<>();
-    for (int c = 0; c < calls.size(); c++) {
-      Call call = calls.get(c);
-      boolean refundedByScript = false;
-      List<Integer> recorded = new ArrayList<>();
-      for (int i : call.indexes()) {
-        Result result = results[i];
-        refundedByScript |= result.verdict() != null && ops.get(i).enforcing() && result.verdict().overLimit();
-        if (Batch.recorded(ops.get(i), result)) {
-          recorded.add(i);
-        }
-      }
-      if (!refundedByScript && !recorded.isEmpty()) {
-        refunds.add(send(ops, recorded, LuaScript.number(scriptNow[c]), REFUND));
-      }
-    }
-    for (Call refund : refunds) {
-      try {
-        await(refund, deadline);
-      } catch (ExecutionException | TimeoutException | RuntimeException e) {
-        failures.incrementAndGet();
-      }
-    }
-  }
-
-  /**
    * Whether a rejection of this op may be answered locally. Not with a penalty: its rejected hits count towards
    * starting it, so each one must reach Redis.
    */
@@ -311,44 +460,77 @@ public final class RedisStore implements CounterStore {
     return !(op.limiter() instanceof PenaltyLimiter);
   }
 
-  /** The arguments of one script call and its reply in flight, or why it could not be sent. */
-  private record Call(List<Integer> indexes, byte[][] keys, byte[][] args, RedisFuture<List<Object>> reply,
-      RuntimeException refused) {}
+  /** The arguments of one script call, the node it went to and its reply in flight, or why it could not be sent. */
+  private record Call(List<Integer> indexes, byte[][] keys, byte[][] args, String node,
+      RedisFuture<List<Object>> reply, RuntimeException refused) {}
 
-  private Call send(List<Op> ops, List<Integer> indexes, byte[] time, byte[] mode) {
+  /** Sends one script call in {@code mode}; its clock argument is made for the node the keys live on. */
+  private Call send(List<Op> ops, List<Integer> indexes, byte[] mode, Function<String, byte[]> clockFor) {
     byte[][] keys = new byte[indexes.size()][];
     List<byte[]> args = new ArrayList<>(2 + 8 * indexes.size());
-    args.add(time);
+    args.add(null); // the clock, once the node is known
     args.add(mode);
     for (int j = 0; j < keys.length; j++) {
       Op op = ops.get(indexes.get(j));
       keys[j] = redisKey(op.key());
       LuaScript.appendArguments(args, op.limiter(), op.hits(), op.limit(), op.enforcing());
     }
+    String node = connection.nodeOf(keys[0]);
+    args.set(0, clockFor.apply(node));
     byte[][] argv = args.toArray(new byte[0][]);
     try {
-      return new Call(indexes, keys, argv, commands().evalsha(script.sha1(), ScriptOutputType.MULTI, keys, argv), null);
+      return new Call(indexes, keys, argv, node,
+          commands().evalsha(script.sha1(), ScriptOutputType.MULTI, keys, argv), null);
     } catch (RuntimeException e) {
-      return new Call(indexes, keys, argv, null, e); // refused before sending (e.g. no connection to the slot's node)
+      // refused before sending (e.g. no connection to the slot's node)
+      return new Call(indexes, keys, argv, node, null, e);
     }
   }
 
-  /** Waits for a call's reply, running the script by source once when Redis lost it (a restart or failover). */
+  /** Waits for a call's reply (a NOSCRIPT reloads the script once) and books it; throws what kept it from one. */
   private List<Object> await(Call call, long deadline) throws ExecutionException, TimeoutException {
     if (call.refused() != null) {
       throw call.refused();
     }
     try {
-      return await(call.reply(), deadline);
-    } catch (ExecutionException e) {
-      if (!(e.getCause() instanceof RedisNoScriptException)) {
-        throw e;
-      }
-      return await(commands().eval(script.source(), ScriptOutputType.MULTI, call.keys(), call.args()), deadline);
-    } catch (TimeoutException e) {
+      List<Object> reply = awaitScript(script, call.reply(), call.keys(), call.args(), deadline);
+      answered(call.node(), reply);
+      return reply;
+    } catch (ExecutionException | TimeoutException | RuntimeException e) {
       call.reply().cancel(false);
       throw e;
     }
+  }
+
+  /**
+   * The script's clock argument: the time, and the local deadline in Redis's clock so that a call Redis runs after
+   * this replica gave up (and answered by the failure mode) changes nothing. Only with Redis's own clock: a caller's
+   * clock says nothing about Redis {@code TIME}.
+   */
+  private byte[] clockArgument(String node, long nowMillis, long deadline) {
+    long redisDeadline = settings.timeSource() == TimeSource.REDIS
+        ? clock.redisDeadline(node, deadline, marginMillis()) : LuaScript.NO_DEADLINE;
+    return LuaScript.clockArgument(settings.timeSource(), nowMillis, redisDeadline);
+  }
+
+  /**
+   * How early deadlines reach Redis: 2 ms for millisecond rounding, plus the reply's way back to the waiting thread
+   * (a call Redis ran just in time must not be answered too late): a quarter of the timeout, or the recent lag of
+   * replies when this JVM is busier than that, up to half the timeout.
+   */
+  private long marginMillis() {
+    long timeoutMillis = settings.timeout().toMillis();
+    long wayBack = Math.max(Math.max(1, timeoutMillis / 4), clock.recentLagMillis());
+    return 2 + Math.min(wayBack, Math.max(1, timeoutMillis / 2));
+  }
+
+  /** Bookkeeping of a reply from {@code node}: its clock, its health. */
+  private void answered(String node, List<Object> reply) {
+    if (settings.timeSource() == TimeSource.REDIS) {
+      clock.sample(node, (Long) reply.get(0), System.nanoTime());
+    }
+    connection.succeeded(node);
+    health.succeeded();
   }
 
   /** Fills in the results of one call; returns the script's time (0 when the call failed). */
@@ -357,20 +539,17 @@ public final class RedisStore implements CounterStore {
     try {
       reply = await(call, deadline);
     } catch (ExecutionException | TimeoutException | RuntimeException e) {
-      Result failure = Result.of(failure(e));
-      for (int i : call.indexes()) {
-        results[i] = failure;
-      }
+      fail(call, results, e);
       return 0;
     }
+    decidedByRedis.addAndGet(call.indexes().size());
     long scriptNow = (Long) reply.get(0);
     for (int j = 0; j < call.indexes().size(); j++) {
       int i = call.indexes().get(j);
       Op op = ops.get(i);
       int at = 1 + 4 * j;
-      long reset = (Long) reply.get(at + 3);
       results[i] = Result.of(new Verdict((Long) reply.get(at) != 0, op.limit(), (Long) reply.get(at + 1),
-          (Long) reply.get(at + 2), reset));
+          (Long) reply.get(at + 2), (Long) reply.get(at + 3)));
     }
     return scriptNow;
   }
@@ -381,7 +560,7 @@ public final class RedisStore implements CounterStore {
    */
   @Override
   public <R> R update(byte[] key, StateUpdate<R> update, long nowMillis) {
-    return compareAndSet(key, update.stateSize(), update::apply, nowMillis);
+    return compareAndSet(key, update.stateSize(), update::apply, nowMillis, new long[1]);
   }
 
   /** A state computation at a time. */
@@ -389,30 +568,34 @@ public final class RedisStore implements CounterStore {
     R apply(StateBuffer state, long nowMillis);
   }
 
-  private <R> R compareAndSet(byte[] key, int stateSize, Computation<R> computation, long nowMillis) {
+  private <R> R compareAndSet(byte[] key, int stateSize, Computation<R> computation, long nowMillis,
+      long[] scriptNow) {
     long deadline = System.nanoTime() + timeoutNanos;
     byte[][] keys = {redisKey(key)};
+    String node = connection.nodeOf(keys[0]);
     byte[] time = LuaScript.timeArgument(settings.timeSource(), nowMillis);
+    byte[] clockWithDeadline = clockArgument(node, nowMillis, deadline);
     try {
-      List<Object> read = run(stateScript, keys, new byte[][] {GET, time}, deadline);
+      List<Object> read = run(stateScript, node, keys, new byte[][] {GET, time}, deadline);
       long now = (Long) read.get(0);
       byte[] stored = (byte[]) read.get(1);
       for (int attempt = 1; ; attempt++) {
         byte[] state = stored.length == stateSize ? stored.clone() : new byte[stateSize];
         R result = computation.apply(new HeapStateBuffer(state), now);
+        scriptNow[0] = now;
         long expiresAt = HeapStateBuffer.expiresAt(state);
         byte[] written = expiresAt > now ? state : EMPTY; // expiry 0 (or passed): the key is not kept
         if (Arrays.equals(written, stored)) {
           return result;
         }
         byte[] ttl = LuaScript.number(Math.max(1, expiresAt - now));
-        List<Object> swapped = run(stateScript, keys, new byte[][] {CAS, stored, written, ttl, time}, deadline);
+        List<Object> swapped = run(stateScript, node, keys, new byte[][] {CAS, stored, written, ttl,
+            clockWithDeadline}, deadline);
         if ((Long) swapped.get(0) == 1) {
           return result;
         }
-        if (System.nanoTime() >= deadline) {
-          throw failed(StoreException.Kind.UNAVAILABLE, "the state changed under " + attempt
-              + " attempts in a row within the timeout (heavy contention on one key)", null);
+        if (attempt == MAX_CAS_ATTEMPTS) {
+          break;
         }
         // Another replica won: retry on the state it left (returned with the refusal), after a short random pause
         // that spreads contending writers apart.
@@ -420,21 +603,36 @@ public final class RedisStore implements CounterStore {
         stored = (byte[]) swapped.get(2);
         LockSupport.parkNanos(ThreadLocalRandom.current().nextLong(1_000L << Math.min(attempt, 10)));
       }
-    } catch (StoreException e) {
-      throw e;
     } catch (ExecutionException | TimeoutException | RuntimeException e) {
+      unanswered(node, e);
       throw failure(e);
     }
+    throw failed(StoreException.Kind.UNAVAILABLE, "the state changed under " + MAX_CAS_ATTEMPTS
+        + " attempts in a row (heavy contention on one key)", null);
   }
 
-  /** Runs a script by SHA (by source after a NOSCRIPT) and waits until the deadline; replies as a list. */
-  private List<Object> run(LuaScript lua, byte[][] keys, byte[][] args, long deadline)
+  /** Runs a script on {@code node}'s keys and waits until the deadline; replies as a list. */
+  private List<Object> run(LuaScript lua, String node, byte[][] keys, byte[][] args, long deadline)
+      throws ExecutionException, TimeoutException {
+    List<Object> reply = asList(awaitScript(lua,
+        commands().<Object>evalsha(lua.sha1(), ScriptOutputType.MULTI, keys, args), keys, args, deadline));
+    connection.succeeded(node);
+    health.succeeded();
+    return reply;
+  }
+
+  /**
+   * Waits until the deadline for a script call sent by SHA. The one place that handles {@code NOSCRIPT} (Redis
+   * restarted or failed over and lost its script cache): the call is sent again by source ({@code EVAL}), which runs
+   * the script and caches it again. The same arguments carry the same deadline, so a late re-run changes nothing.
+   */
+  private <T> T awaitScript(LuaScript lua, RedisFuture<T> sent, byte[][] keys, byte[][] args, long deadline)
       throws ExecutionException, TimeoutException {
     try {
-      return asList(await(commands().<Object>evalsha(lua.sha1(), ScriptOutputType.MULTI, keys, args), deadline));
+      return await(sent, deadline);
     } catch (ExecutionException e) {
       if (e.getCause() instanceof RedisNoScriptException) {
-        return asList(await(commands().<Object>eval(lua.source(), ScriptOutputType.MULTI, keys, args), deadline));
+        return await(commands().<T>eval(lua.source(), ScriptOutputType.MULTI, keys, args), deadline);
       }
       throw e;
     }
@@ -455,6 +653,23 @@ public final class RedisStore implements CounterStore {
     }
   }
 
+  private void fail(Call call, Result[] results, Exception e) {
+    unanswered(call.node(), e);
+    Result failure = Result.of(failure(e));
+    for (int i : call.indexes()) {
+      results[i] = failure;
+    }
+    answeredByFailureMode.addAndGet(call.indexes().size());
+  }
+
+  /** Bookkeeping of a call to {@code node} that got no verdict: a sign of a failover, or of Redis unable to decide. */
+  private void unanswered(String node, Exception e) {
+    Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+    connection.failed(node, cause);
+    health.failed(e instanceof TimeoutException ? "no answer within " + settings.timeout().toMillis() + " ms"
+        : String.valueOf(cause));
+  }
+
   /** The store failure for an error talking to Redis: FULL for Redis's out-of-memory error, else UNAVAILABLE. */
   private StoreException failure(Exception e) {
     Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
@@ -463,8 +678,15 @@ public final class RedisStore implements CounterStore {
         ? StoreException.Kind.FULL : StoreException.Kind.UNAVAILABLE;
     String message = e instanceof TimeoutException
         ? "Redis did not answer within " + settings.timeout().toMillis() + " ms"
+        : expired(cause) ? "Redis ran the call after this replica gave up on it (" + settings.timeout().toMillis()
+            + " ms); nothing was counted"
         : "Redis failed: " + cause;
     return failed(kind, message, cause);
+  }
+
+  /** The script's refusal to run past the caller's deadline. */
+  private static boolean expired(Throwable cause) {
+    return cause instanceof RedisCommandExecutionException && String.valueOf(cause.getMessage()).startsWith("EXPIRED");
   }
 
   /** A failed decision; the service counts and logs it (throttled), so nothing is logged here. */
@@ -503,6 +725,62 @@ public final class RedisStore implements CounterStore {
     return failures.get();
   }
 
+  /** Descriptors decided by Redis (not by the local cache, not by the failure mode). */
+  public long decidedByRedis() {
+    return decidedByRedis.get();
+  }
+
+  /** Descriptors answered by the failure mode because Redis could not decide in time. */
+  public long answeredByFailureMode() {
+    return answeredByFailureMode.get();
+  }
+
+  /** Failovers followed: a new master named by Sentinel, or new masters in the cluster's topology. */
+  public long failoversFollowed() {
+    return connection.failoversFollowed();
+  }
+
+  /**
+   * True while Redis can decide: false once the last few calls and probes all failed and none succeeded for a
+   * second (Redis down, no reachable master, {@code cluster_state:fail}, every call timing out), true again at the
+   * first success. A background probe keeps this current without traffic.
+   */
+  @Override
+  public boolean isOpen() {
+    return !closed && health.canDecide();
+  }
+
+  @Override
+  public void onReadinessChange(Runnable listener) {
+    health.onChange(listener);
+  }
+
+  /**
+   * Registers this store's meters: {@code ratelimit_redis_decisions{answered_by=redis|cache|failure_mode}},
+   * {@code ratelimit_redis_healthy} (1 while Redis can decide), {@code ratelimit_redis_failovers_followed}, and the
+   * over-limit cache's {@code ratelimit_redis_local_rejections} and {@code ratelimit_redis_overlimit_cache_keys}.
+   */
+  public void bindMeters(MeterRegistry registry) {
+    String decisions = "Descriptors decided, by what answered: Redis, the local over-limit cache, or the failure mode";
+    FunctionCounter.builder("ratelimit_redis_decisions", this, RedisStore::decidedByRedis)
+        .description(decisions).tag("answered_by", "redis").register(registry);
+    FunctionCounter.builder("ratelimit_redis_decisions", this, RedisStore::localRejections)
+        .description(decisions).tag("answered_by", "cache").register(registry);
+    FunctionCounter.builder("ratelimit_redis_decisions", this, RedisStore::answeredByFailureMode)
+        .description(decisions).tag("answered_by", "failure_mode").register(registry);
+    Gauge.builder("ratelimit_redis_healthy", this, store -> store.isOpen() ? 1 : 0)
+        .description("1 while Redis can decide, 0 while it cannot (readiness follows it)").register(registry);
+    FunctionCounter.builder("ratelimit_redis_failovers_followed", this, RedisStore::failoversFollowed)
+        .description("Redis failovers followed (a new master for Sentinel, new masters in the cluster topology)")
+        .register(registry);
+    FunctionCounter.builder("ratelimit_redis_local_rejections", this, RedisStore::localRejections)
+        .description("Requests rejected from the local over-limit cache without asking Redis")
+        .register(registry);
+    Gauge.builder("ratelimit_redis_overlimit_cache_keys", this, RedisStore::overLimitCacheSize)
+        .description("Keys held in the local over-limit cache")
+        .register(registry);
+  }
+
   /** Redis expires keys by itself: nothing to sweep. */
   @Override
   public int sweepExpired(long nowMillis) {
@@ -532,6 +810,8 @@ public final class RedisStore implements CounterStore {
 
   @Override
   public void close() {
+    closed = true;
+    monitor.shutdownNow();
     connection.close();
   }
 }

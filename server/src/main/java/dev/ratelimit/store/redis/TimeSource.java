@@ -9,7 +9,8 @@ public enum TimeSource {
   REDIS,
   /**
    * The time the caller passes (the replica's clock). For tests that drive time by hand, and for setups that trust the
-   * replicas' clocks more than Redis's.
+   * replicas' clocks more than Redis's. Calls then carry no deadline (replies say nothing about Redis {@code TIME}),
+   * so a call Redis runs after the caller gave up still counts.
    */
   CALLER
 }

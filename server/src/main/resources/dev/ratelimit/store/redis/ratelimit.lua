@@ -2,11 +2,13 @@
 -- The algorithms mirror dev.ratelimit.limiter exactly; see each function.
 --
 -- KEYS[i]  the state of counter i (a hash).
--- ARGV[1]  the time in epoch milliseconds, or "" to take it from Redis TIME (production: one clock for all replicas).
+-- ARGV[1]  the clock, "<time>" or "<time> <deadline>": time in epoch milliseconds, or "" to take it from Redis TIME
+--          (production: one clock for all replicas); deadline, Redis TIME in epoch ms after which the call must not
+--          run (the caller has given up and answered by its failure mode), or absent/"" for none.
 -- ARGV[2]  the batch mode: 'independent' (each key decided on its own), 'nowhere' (when an enforcing key rejects, the
 --          hits the other keys admitted are taken back in this same call: a rejected request counts nowhere),
 --          'rejected' (the request is rejected already, e.g. by the caller's over-limit cache: decide every key, then
---          take every admitted hit back) or 'refund' (take back each key's hits, recorded earlier at ARGV[1]).
+--          take every admitted hit back) or 'refund' (take back each key's hits, recorded earlier at ARGV[1]'s time).
 -- then, for each key in order: algorithm name, hits, limit, enforcing (1/0), number of parameters n, n parameters.
 -- Returns {now, then for each key: over (0/1), current, remaining, reset (epoch ms)} ({now} for 'refund').
 
@@ -15,12 +17,18 @@ local function int(x)
   return string.format('%d', x)
 end
 
-local function now_millis()
-  if ARGV[1] ~= '' then
-    return tonumber(ARGV[1])
-  end
+local clock_time, clock_deadline = string.match(ARGV[1], '^(%d*) ?(%d*)$')
+
+local function redis_millis()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function now_millis()
+  if clock_time ~= '' then
+    return tonumber(clock_time)
+  end
+  return redis_millis()
 end
 
 -- SlidingWindowLimiter: P slots of slot_ms; hash fields are absolute slot numbers holding counts, plus 'n', the
@@ -311,6 +319,14 @@ refunds.penalty = function(key, now, hits, limit, params)
     inner_params[#inner_params + 1] = params[i]
   end
   refunds[params[4]](key, now, hits, limit, inner_params)
+end
+
+-- A call Redis runs after its deadline was already answered by the caller's failure mode: it must not count.
+if clock_time == nil then
+  return redis.error_reply('ERR the clock argument must be "<time>" or "<time> <deadline>"')
+end
+if clock_deadline ~= '' and redis_millis() > tonumber(clock_deadline) then
+  return redis.error_reply('EXPIRED the caller gave up on this call before Redis ran it; nothing was counted')
 end
 
 -- Parse and check the whole batch before writing anything, so a bad argument cannot leave it half applied.

@@ -2,6 +2,7 @@ package dev.ratelimit.service.model;
 
 import com.google.protobuf.UInt64Value;
 import dev.ratelimit.service.RateLimitEngine;
+import dev.ratelimit.service.ResponseHeaders;
 import dev.ratelimit.service.model.ModelAction.Descriptor;
 import dev.ratelimit.service.model.ModelAction.Kind;
 import dev.ratelimit.service.model.ReferenceModel.Expected;
@@ -94,7 +95,7 @@ public final class ModelRun {
       }
     }
     if (target.exactStatuses()) {
-      checkHeaders(expected, actual);
+      checkHeaders(expected, actual, now);
     }
     recordKept(r, actual, now, expected);
   }
@@ -114,7 +115,7 @@ public final class ModelRun {
         actual);
   }
 
-  private void checkHeaders(Expected expected, RateLimitResponse actual) {
+  private void checkHeaders(Expected expected, RateLimitResponse actual, long now) {
     Map<String, String> headers = new LinkedHashMap<>();
     actual.getResponseHeadersToAddList().forEach(h -> headers.put(h.getKey(), h.getValue()));
     Map<String, String> want = new LinkedHashMap<>();
@@ -123,6 +124,11 @@ public final class ModelRun {
       want.put(RateLimitEngine.HEADER_REMAINING, Long.toString(r.remaining()));
       want.put(RateLimitEngine.HEADER_CURRENT, Long.toString(r.currentAfter()));
       want.put(RateLimitEngine.HEADER_RESET, Long.toString(Math.floorDiv(r.resetAtMillis() + 999, 1000)));
+      if (!r.admitted()) {
+        // Retry-After on an over-limit answer: seconds until the reporting descriptor's reset, rounded up, at least 1.
+        want.put(ResponseHeaders.RETRY_AFTER, Long.toString(Math.max(1, (Math.max(0, r.resetAtMillis() - now) + 999)
+            / 1000)));
+      }
     }
     check(headers.equals(want), "x-ratelimit headers (expected " + want + " from descriptor " + expected.reporter()
         + ")", expected, actual);

@@ -162,8 +162,67 @@ class RedisStoreTest extends AbstractRedisStoreContract {
     try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
       port = s.getLocalPort();
     }
-    java.io.IOException e = assertThrows(java.io.IOException.class,
-        () -> RedisStore.open(RedisStore.Settings.defaults("redis://127.0.0.1:" + port)));
+    long start = System.nanoTime();
+    java.io.IOException e = assertThrows(java.io.IOException.class, () -> RedisStore.open(
+        RedisStore.Settings.defaults("redis://127.0.0.1:" + port).withStartupTimeout(Duration.ofSeconds(1))));
+    long tookMillis = (System.nanoTime() - start) / 1_000_000;
     assertTrue(e.getMessage().contains("cannot connect to Redis at redis://127.0.0.1:" + port), e.getMessage());
+    assertTrue(e.getMessage().contains("attempts within 1000 ms, --redis-startup-timeout"), e.getMessage());
+    assertTrue(tookMillis >= 500 && tookMillis < 5_000, "kept trying for the start-up timeout: " + tookMillis + " ms");
+  }
+
+  @Test
+  void aRedisThatStartsLaterIsWaitedForUntilTheStartupTimeout() throws Exception {
+    java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("redis-late");
+    int port;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    java.util.concurrent.CompletableFuture<RedisStore> opening = java.util.concurrent.CompletableFuture.supplyAsync(
+        () -> {
+          try {
+            return RedisStore.open(RedisStore.Settings.defaults("redis://127.0.0.1:" + port)
+                .withTimeout(Duration.ofMillis(15)).withStartupTimeout(Duration.ofSeconds(30)));
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        });
+    Thread.sleep(1_000);
+    assertFalse(opening.isDone(), "still trying: Redis is not there yet");
+    try (dev.ratelimit.testing.RedisProcess late = dev.ratelimit.testing.RedisProcess.startOn(dir, port);
+        RedisStore started = opening.get(30, java.util.concurrent.TimeUnit.SECONDS)) {
+      assertEquals(List.of(1L, 1L), late.command("SCRIPT", "EXISTS", LuaScript.load().sha1(),
+          LuaScript.load("state.lua").sha1()), "both scripts loaded once Redis came up");
+      assertTrue(started.isOpen());
+    }
+  }
+
+  @Test
+  void aBusyRedisAtStartDoesNotFailTheShortDecisionTimeout() throws Exception {
+    // Loading the scripts has 2 s per attempt and retries: neither a 15 ms decision timeout nor one slow attempt
+    // fails the start.
+    redis.command("SCRIPT", "FLUSH");
+    redis.command("CLIENT", "PAUSE", "2500", "ALL");
+    long start = System.nanoTime();
+    try (RedisStore started = RedisStore.open(settings().withTimeout(Duration.ofMillis(15)))) {
+      assertTrue(System.nanoTime() - start >= Duration.ofMillis(2_000).toNanos(), "waited out the pause");
+      assertEquals(List.of(1L), redis.command("SCRIPT", "EXISTS", LuaScript.load().sha1()));
+      assertTrue(started.isOpen());
+    }
+  }
+
+  @Test
+  void withRedisTimeACallRunAfterItsDeadlineCountsNothing() throws Exception {
+    try (RedisStore impatient = RedisStore.open(settings().withTimeout(Duration.ofMillis(200))
+        .withTimeSource(TimeSource.REDIS))) {
+      assertEquals(1, impatient.apply(KEY, PER_MINUTE, 0, 1, 60).current());
+      long expiredBefore = RedisBurstTest.errorCount(redis, "EXPIRED");
+      redis.command("CLIENT", "PAUSE", "1000", "ALL");
+      assertThrows(StoreException.class, () -> impatient.apply(KEY, PER_MINUTE, 0, 1, 60),
+          "the failure mode answers after 200 ms");
+      Thread.sleep(1_200); // the pause ends: Redis runs the call, long past its deadline
+      assertEquals(expiredBefore + 1, RedisBurstTest.errorCount(redis, "EXPIRED"), "Redis refused to run it late");
+      assertEquals(1, impatient.apply(KEY, PER_MINUTE, 0, 0, 60).current(), "the timed-out hit was not counted");
+    }
   }
 }
