@@ -46,6 +46,32 @@ class SlidingWindowLimiterTest {
   }
 
   @Test
+  void aFullWindowIdleForTwoRingsStartsAfresh() {
+    for (int i = 0; i < 60; i++) {
+      hit(T0 + 500);
+    }
+    // 121 s later the ring of 61 slots has wrapped twice and second 121 uses second 0's counter again: it must be
+    // cleared with every other slot, not read as 60 hits still in the window.
+    Verdict peek = freePlan.apply(state, T0 + 121_500, 0, 60);
+    assertEquals(0, peek.current());
+    assertEquals(60, peek.remaining());
+    Verdict v = hit(T0 + 121_500);
+    assertFalse(v.overLimit());
+    assertEquals(1, v.current());
+  }
+
+  @Test
+  void afterAnyIdleGapLongerThanTheWindowTheWholeLimitIsAvailable() {
+    for (long gap = 61_000; gap <= 250_000; gap += 1_000) {
+      HeapStateBuffer fresh = new HeapStateBuffer(new byte[freePlan.stateSizeFor(1)]);
+      assertFalse(freePlan.apply(fresh, T0 + 200, 60, 60).overLimit());
+      Verdict v = freePlan.apply(fresh, T0 + gap, 60, 60);
+      assertFalse(v.overLimit(), "idle " + gap + " ms");
+      assertEquals(60, v.current(), "idle " + gap + " ms");
+    }
+  }
+
+  @Test
   void resetIsTheOldestRequestsSlotEndPlusTheWindow() {
     hit(T0 + 2_300); // slot [T0+2s, T0+3s)
     hit(T0 + 7_100);
