@@ -6,6 +6,7 @@ import static dev.ratelimit.testing.TestServer.request;
 import static dev.ratelimit.testing.TestServer.withHits;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.config.PolicyHolder;
@@ -49,6 +50,10 @@ class RateLimitEngineTest {
           rate_limit: {name: shadow, unit: hour, requests_per_unit: 1}
         - key: quiet
           rate_limit: {name: quiet, unit: hour, requests_per_unit: 1, report_headers: false}
+        - key: outer
+          descriptors:
+            - key: inner
+              rate_limit: {name: nested, unit: minute, requests_per_unit: 1}
       """;
   private static final RateLimitDescriptor MINUTE = descriptor("minute", "a");
   private static final RateLimitDescriptor MINUTE_OF_TWO = descriptor("minute_of_two", "a");
@@ -58,16 +63,19 @@ class RateLimitEngineTest {
   private static final RateLimitDescriptor QUIET = descriptor("quiet", "a");
 
   private final ManualClock clock = ManualClock.atRoundTime();
+  private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   private CounterStore store;
   private RateLimitEngine engine;
 
   @BeforeEach
   void start() throws Exception {
     store = ChronicleMapStore.open(new ChronicleMapStore.Settings(1_000, 32, 300, null));
-    RequestLimits limits = RequestLimits.defaults();
-    engine = new RateLimitEngine(new PolicyHolder(new PolicyLoader().parse(Map.of("d.yaml", POLICY))), store, clock,
-        limits, FailureMode.ALLOW,
-        new ServiceMetrics(new SimpleMeterRegistry(), clock, ServiceMetrics.DEFAULT_DETAILED_VALUES),
+    engine = engine(RequestLimits.defaults(), FailureMode.ALLOW);
+  }
+
+  private RateLimitEngine engine(RequestLimits limits, FailureMode failureMode) throws Exception {
+    return new RateLimitEngine(new PolicyHolder(new PolicyLoader().parse(Map.of("d.yaml", POLICY))), store, clock,
+        limits, failureMode, new ServiceMetrics(registry, clock, ServiceMetrics.DEFAULT_DETAILED_VALUES),
         new QuotaBook(store, new QuotaLedger(QuotaLedger.DEFAULT_RATE), limits.maxKeyBytes()),
         SecuritySettings.defaults().clientAddresses(), RejectedRequests.COUNT_NOWHERE);
   }
@@ -172,5 +180,51 @@ class RateLimitEngineTest {
     assertEquals(59 * 60 + 29, status.getDurationUntilReset().getSeconds());
     assertEquals(750_000_000, status.getDurationUntilReset().getNanos());
     assertFalse(status.getCode() == Code.OVER_LIMIT);
+  }
+
+  @Test
+  void exactlyTheMaximumOfDescriptorsIsDecidedAndOneMoreIsRefusedCountingNothing() throws Exception {
+    RateLimitEngine two = engine(new RequestLimits(2, 16, 1024), FailureMode.ALLOW);
+    assertEquals(2, two.shouldRateLimit(request("d", ROOMY, ROOMY)).getStatusesCount());
+    InvalidRequestException e = assertThrows(InvalidRequestException.class,
+        () -> two.shouldRateLimit(request("d", ROOMY, ROOMY, ROOMY)));
+    assertEquals("3 descriptors exceed the maximum of 2 per request", e.getMessage());
+    assertEquals("2", headers(call(withHits(ROOMY, 0))).get("x-ratelimit-current"), "the refused call counted nothing");
+    assertEquals(1.0, registry.get("ratelimit_invalid_requests").counter().count());
+  }
+
+  @Test
+  void aDescriptorWithTooManyEntriesIsDecidedAloneByTheFailureModeAllow() throws Exception {
+    RateLimitEngine twoEntries = engine(new RequestLimits(64, 2, 1024), FailureMode.ALLOW);
+    RateLimitDescriptor nested = descriptor("outer", "x", "inner", "y");
+    RateLimitDescriptor tooLong = descriptor("outer", "x", "inner", "y", "extra", "z");
+    RateLimitResponse r = twoEntries.shouldRateLimit(request("d", nested, tooLong, ROOMY));
+    assertEquals(Code.OK, r.getOverallCode());
+    assertEquals("nested", r.getStatuses(0).getCurrentLimit().getName(), "two entries: decided by its rule");
+    assertFalse(r.getStatuses(1).hasCurrentLimit(), "three entries: allowed by the failure mode, no limit");
+    assertEquals(1.0, registry.get("ratelimit_descriptor_failures").counter().count());
+    assertEquals("1", headers(call(withHits(ROOMY, 0))).get("x-ratelimit-current"), "the others counted as usual");
+  }
+
+  @Test
+  void withFailureModeDenyADescriptorThatCannotBeEvaluatedRejectsAndTheOthersAreOnlyRead() throws Exception {
+    RateLimitEngine deny = engine(new RequestLimits(64, 2, 1024), FailureMode.DENY);
+    call(ROOMY);
+    RateLimitResponse r = deny.shouldRateLimit(request("d", ROOMY, descriptor("outer", "x", "inner", "y", "extra", "z")));
+    assertEquals(Code.OVER_LIMIT, r.getOverallCode());
+    assertEquals(Code.OK, r.getStatuses(0).getCode(), "the plan itself is within its limit");
+    assertEquals(Code.OVER_LIMIT, r.getStatuses(1).getCode());
+    assertEquals("1", headers(r).get("x-ratelimit-current"), "the plan was only read: a rejected request counts nowhere");
+    assertEquals("1", headers(call(withHits(ROOMY, 0))).get("x-ratelimit-current"));
+  }
+
+  @Test
+  void anUnknownDomainIsOkForEveryDescriptorAndCountedNowhere() throws Exception {
+    RateLimitResponse r = engine.shouldRateLimit(request("nowhere", ROOMY, MINUTE, HOUR));
+    assertEquals(Code.OK, r.getOverallCode());
+    assertEquals(3, r.getStatusesCount());
+    assertTrue(r.getResponseHeadersToAddList().isEmpty());
+    assertEquals(0, store.size());
+    assertEquals(1.0, registry.get("ratelimit_unknown_domain").counter().count());
   }
 }
