@@ -50,6 +50,21 @@ class RateLimitEngineTest {
           rate_limit: {name: shadow, unit: hour, requests_per_unit: 1}
         - key: quiet
           rate_limit: {name: quiet, unit: hour, requests_per_unit: 1, report_headers: false}
+        - key: open
+          rate_limit: {name: open, unlimited: true}
+        - key: team
+          value: "team-*"
+          share_threshold: true
+          rate_limit: {name: teams, unit: minute, requests_per_unit: 2}
+        - key: tier
+          value: dynamic
+          descriptors:
+            - key: org
+              rate_limit:
+                name: dynamic
+                algorithm: dynamic
+                unit: minute
+                dynamic: {base: 2, quota_key: org}
         - key: outer
           descriptors:
             - key: inner
@@ -80,9 +95,14 @@ class RateLimitEngineTest {
         SecuritySettings.defaults().clientAddresses(), RejectedRequests.COUNT_NOWHERE);
   }
 
+  /** Descriptors a test expects the engine to fail on; any other failure is a bug hidden by failure mode allow. */
+  private double expectedDescriptorFailures;
+
   @AfterEach
   void stop() {
     store.close();
+    assertEquals(expectedDescriptorFailures, registry.get("ratelimit_descriptor_failures").counter().count(),
+        "descriptors the engine failed to evaluate");
   }
 
   private RateLimitResponse call(RateLimitDescriptor... descriptors) throws InvalidRequestException {
@@ -202,13 +222,14 @@ class RateLimitEngineTest {
     assertEquals(Code.OK, r.getOverallCode());
     assertEquals("nested", r.getStatuses(0).getCurrentLimit().getName(), "two entries: decided by its rule");
     assertFalse(r.getStatuses(1).hasCurrentLimit(), "three entries: allowed by the failure mode, no limit");
-    assertEquals(1.0, registry.get("ratelimit_descriptor_failures").counter().count());
+    expectedDescriptorFailures = 1;
     assertEquals("1", headers(call(withHits(ROOMY, 0))).get("x-ratelimit-current"), "the others counted as usual");
   }
 
   @Test
   void withFailureModeDenyADescriptorThatCannotBeEvaluatedRejectsAndTheOthersAreOnlyRead() throws Exception {
     RateLimitEngine deny = engine(new RequestLimits(64, 2, 1024), FailureMode.DENY);
+    expectedDescriptorFailures = 1;
     call(ROOMY);
     RateLimitResponse r = deny.shouldRateLimit(request("d", ROOMY, descriptor("outer", "x", "inner", "y", "extra", "z")));
     assertEquals(Code.OVER_LIMIT, r.getOverallCode());
@@ -226,5 +247,74 @@ class RateLimitEngineTest {
     assertTrue(r.getResponseHeadersToAddList().isEmpty());
     assertEquals(0, store.size());
     assertEquals(1.0, registry.get("ratelimit_unknown_domain").counter().count());
+  }
+
+  @Test
+  void aDescriptorMatchingNoRuleOrAnUnlimitedOneIsOkWithoutALimitAndCountsNothing() throws Exception {
+    RateLimitResponse r = call(descriptor("nothing", "here"), descriptor("open", "x"),
+        descriptor("minute", "a", "deeper", "b"));
+    assertEquals(Code.OK, r.getOverallCode());
+    for (int i = 0; i < 3; i++) {
+      assertFalse(r.getStatuses(i).hasCurrentLimit(), "descriptor " + i);
+    }
+    assertTrue(r.getResponseHeadersToAddList().isEmpty(), "none of them may report");
+    for (int i = 0; i < 5; i++) {
+      assertEquals(Code.OK, call(descriptor("open", "x")).getOverallCode(), "unlimited");
+    }
+    assertEquals(0, store.size(), "nothing stored");
+  }
+
+  @Test
+  void aSharedWildcardCountsEveryMatchingValueInOneCounter() throws Exception {
+    call(descriptor("team", "team-red"));
+    RateLimitResponse second = call(descriptor("team", "team-blue"));
+    assertEquals("2", headers(second).get("x-ratelimit-current"), "share_threshold: red and blue share one counter");
+    assertEquals(Code.OVER_LIMIT, call(descriptor("team", "team-green")).getOverallCode());
+  }
+
+  @Test
+  void aDynamicRuleAllowsItsBasePlusTheOrganisationsAddedQuota() throws Exception {
+    engine.quotas().override("acme", 3, clock.millis());
+    RateLimitDescriptor acme = descriptor("tier", "dynamic", "org", "acme");
+    for (int i = 0; i < 5; i++) {
+      assertEquals(Code.OK, call(acme).getOverallCode(), "request " + (i + 1) + " of 2 + 3");
+    }
+    RateLimitResponse over = call(acme);
+    assertEquals(Code.OVER_LIMIT, over.getOverallCode());
+    assertEquals(5, over.getStatuses(0).getCurrentLimit().getRequestsPerUnit());
+    RateLimitDescriptor other = descriptor("tier", "dynamic", "org", "other");
+    assertEquals("1", headers(call(other)).get("x-ratelimit-remaining"), "no added quota: the base of 2 only");
+  }
+
+  @Test
+  void aLimitOverrideCountsAsASlidingWindowOfItsUnitNamedAfterTheRuleItReplaces() throws Exception {
+    RateLimitDescriptor overridden = HOUR.toBuilder().setLimit(RateLimitDescriptor.RateLimitOverride.newBuilder()
+        .setRequestsPerUnit(3).setUnit(io.envoyproxy.envoy.type.v3.RateLimitUnit.HOUR)).build();
+    call(HOUR);
+    RateLimitResponse r = call(overridden);
+    assertEquals("per_hour", r.getStatuses(0).getCurrentLimit().getName());
+    assertEquals(3, r.getStatuses(0).getCurrentLimit().getRequestsPerUnit());
+    assertEquals("2", headers(r).get("x-ratelimit-current"), "one hour window: the rule's counter, a new limit");
+    RateLimitDescriptor unmatched = descriptor("nothing", "here").toBuilder().setLimit(
+        RateLimitDescriptor.RateLimitOverride.newBuilder().setRequestsPerUnit(1)
+            .setUnit(io.envoyproxy.envoy.type.v3.RateLimitUnit.MINUTE)).build();
+    assertEquals("override_minute", call(unmatched).getStatuses(0).getCurrentLimit().getName());
+    assertEquals(Code.OVER_LIMIT, call(unmatched).getOverallCode(), "an override applies without a rule too");
+    RateLimitDescriptor noUnit = descriptor("nothing", "here").toBuilder().setLimit(
+        RateLimitDescriptor.RateLimitOverride.newBuilder().setRequestsPerUnit(1)).build();
+    assertFalse(call(noUnit).getStatuses(0).hasCurrentLimit(), "no unit: decided by the failure mode");
+    expectedDescriptorFailures = 1;
+  }
+
+  @Test
+  void hitsFollowEnvoyADescriptorsZeroOnlyChecksAndHugeValuesSaturate() throws Exception {
+    fill(MINUTE_OF_TWO, 1);
+    RateLimitResponse peek = call(withHits(MINUTE_OF_TWO, 0));
+    assertEquals(Code.OK, peek.getOverallCode(), "hits_addend 0 only checks: it fits whatever is left");
+    assertEquals("1", headers(peek).get("x-ratelimit-current"));
+    assertEquals(Code.OVER_LIMIT, call(withHits(MINUTE_OF_TWO, -1L)).getOverallCode(), "2^64 - 1 saturates");
+    assertEquals(Code.OK, engine.shouldRateLimit(request("d", MINUTE_OF_TWO).toBuilder().setHitsAddend(1).build())
+        .getOverallCode());
+    assertEquals(Code.OVER_LIMIT, call(MINUTE_OF_TWO).getOverallCode(), "request hits_addend 0 means 1");
   }
 }
