@@ -156,4 +156,38 @@ class PenaltyLimiterTest {
     assertTrue(sliding.stateSize(0, 60) < wide);
     assertEquals(sliding.stateSize(0, 1_000), sliding.stateSize(sliding.stateSize(0, 60), 1_000), "widened");
   }
+
+  @Test
+  void rejectionsBelowTheThresholdKeepTheStateUntilTheirWindowEndsAndAddUpWithinIt() {
+    // Threshold (3 - 1) × 2 = 4 rejected hits per minute; the bucket alone would let its key expire after 1 s.
+    PenaltyLimiter bucket = new PenaltyLimiter(new TokenBucketLimiter(2, 2, Duration.ofSeconds(1)),
+        new BigDecimal("3"), Duration.ofSeconds(60), Duration.ofSeconds(60));
+    HeapStateBuffer s = new HeapStateBuffer(new byte[bucket.stateSize(0, 2)]);
+    assertFalse(bucket.apply(s, T0, 2, 2).overLimit());
+    assertEquals(T0 + 1_000, HeapStateBuffer.expiresAt(s.bytes()), "the bucket's own forget time");
+    Verdict rejected = bucket.apply(s, T0 + 1, 3, 2);
+    assertTrue(rejected.overLimit());
+    assertEquals(T0 + 1_000, rejected.resetAtMillis(), "3 rejected hits: no penalty yet, the next refill");
+    assertEquals(T0 + 60_000, HeapStateBuffer.expiresAt(s.bytes()), "kept while its rejections count");
+    assertFalse(bucket.apply(s, T0 + 2_000, 1, 2).overLimit());
+    assertEquals(T0 + 60_000, HeapStateBuffer.expiresAt(s.bytes()), "an admitted request does not shorten it");
+    Verdict penalised = bucket.apply(s, T0 + 2_001, 2, 2);
+    assertEquals(T0 + 62_001, penalised.resetAtMillis(), "3 + 2 rejected hits in one window pass 4: a penalty");
+    assertEquals(T0 + 62_001, HeapStateBuffer.expiresAt(s.bytes()));
+    assertTrue(bucket.apply(s, T0 + 30_000, 0, 2).overLimit(), "a read during the penalty");
+    assertEquals(T0 + 62_001, HeapStateBuffer.expiresAt(s.bytes()), "and the state outlives the penalty");
+  }
+
+  @Test
+  void rejectionsOfAnEarlierWindowDoNotAddUp() {
+    PenaltyLimiter bucket = new PenaltyLimiter(new TokenBucketLimiter(2, 2, Duration.ofSeconds(1)),
+        new BigDecimal("3"), Duration.ofSeconds(60), Duration.ofSeconds(60));
+    HeapStateBuffer s = new HeapStateBuffer(new byte[bucket.stateSize(0, 2)]);
+    bucket.apply(s, T0 + 59_000, 2, 2);
+    bucket.apply(s, T0 + 59_001, 4, 2);
+    Verdict nextWindow = bucket.apply(s, T0 + 60_000, 3, 2);
+    assertTrue(nextWindow.overLimit());
+    assertEquals(T0 + 60_000, nextWindow.resetAtMillis(), "4 then 3 rejected hits in two windows: no penalty, only a bucket full again");
+    assertEquals(T0 + 120_000, HeapStateBuffer.expiresAt(s.bytes()));
+  }
 }
