@@ -2,19 +2,22 @@
 # Mutation scores per package from PIT's XML report (docs/testing.md).
 #   server/pit-summary.sh [mutations.xml]          package: killed/total = score
 #   server/pit-summary.sh -s [mutations.xml]       also every surviving or uncovered mutant, by class and line
+#   server/pit-summary.sh -c [mutations.xml]       scores per class instead of per package
 # "Killed" counts what PIT reports as detected (KILLED, TIMED_OUT, MEMORY_ERROR, RUN_ERROR).
 set -euo pipefail
 survivors=false
-if [[ "${1:-}" == "-s" ]]; then
-  survivors=true
+perClass=false
+while [[ "${1:-}" == -[sc] ]]; do
+  [[ "$1" == "-s" ]] && survivors=true
+  [[ "$1" == "-c" ]] && perClass=true
   shift
-fi
+done
 report="${1:-$(dirname "$0")/target/pit-reports/mutations.xml}"
 if [[ ! -f "$report" ]]; then
   echo "no PIT report at $report: run  mvn -B -Pmutation -pl server -am verify  first" >&2
   exit 1
 fi
-awk -v survivors="$survivors" '
+awk -v survivors="$survivors" -v perClass="$perClass" '
   BEGIN { RS = "</mutation>" }
   /<mutation / {
     detected = ($0 ~ /detected=.true./)
@@ -23,7 +26,9 @@ awk -v survivors="$survivors" '
     match($0, /<mutatedMethod>[^<]+/); method = substr($0, RSTART + 15, RLENGTH - 15)
     match($0, /<lineNumber>[^<]+/); line = substr($0, RSTART + 12, RLENGTH - 12)
     match($0, /<description>[^<]+/); desc = substr($0, RSTART + 13, RLENGTH - 13)
+    outerClass = cls; sub(/\$.*/, "", outerClass)
     pkg = cls; sub(/\.[^.]+$/, "", pkg)
+    if (perClass == "true") pkg = outerClass
     total[pkg]++; if (detected) killed[pkg]++
     all++; if (detected) allKilled++
     if (!detected) {
