@@ -17,6 +17,7 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Test double: a loopback RateLimitService answering every {@code overEvery}-th call OVER_LIMIT and failing every
  * {@code failEvery}-th call with UNAVAILABLE, counting what it answered so tests can check the generator's report.
+ * Which call gets which answer depends only on its arrival number, never on timing.
  */
 final class FakeRateLimitServer implements AutoCloseable {
     final AtomicLong received = new AtomicLong();
@@ -24,17 +25,18 @@ final class FakeRateLimitServer implements AutoCloseable {
     final AtomicLong answeredOver = new AtomicLong();
     final AtomicLong failed = new AtomicLong();
     final AtomicLong malformed = new AtomicLong();
-    final AtomicLong slow = new AtomicLong();
+    final AtomicLong silent = new AtomicLong();
     private final Server server;
 
-    private final java.util.concurrent.ScheduledExecutorService delayer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
-
     FakeRateLimitServer(int overEvery, int failEvery) throws IOException {
-        this(overEvery, failEvery, 0, 0);
+        this(overEvery, failEvery, 0);
     }
 
-    /** As above, and every {@code slowEvery}-th call is answered only after {@code slowMillis}. */
-    FakeRateLimitServer(int overEvery, int failEvery, int slowEvery, long slowMillis) throws IOException {
+    /**
+     * As above, and every {@code silentEvery}-th call is never answered: it ends only when the client gives up, so it
+     * passes any deadline whatever the machine's load (a delayed answer would race the deadline).
+     */
+    FakeRateLimitServer(int overEvery, int failEvery, int silentEvery) throws IOException {
         server = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
                 .addService(new RateLimitServiceGrpc.RateLimitServiceImplBase() {
                     @Override
@@ -51,17 +53,9 @@ final class FakeRateLimitServer implements AutoCloseable {
                         boolean over = overEvery > 0 && n % overEvery == 0;
                         RateLimitResponse response = RateLimitResponse.newBuilder()
                                 .setOverallCode(over ? RateLimitResponse.Code.OVER_LIMIT : RateLimitResponse.Code.OK).build();
-                        if (slowEvery > 0 && n % slowEvery == 0) {
-                            slow.incrementAndGet();
-                            delayer.schedule(() -> {
-                                try {
-                                    out.onNext(response);
-                                    out.onCompleted();
-                                } catch (RuntimeException cancelled) {
-                                    // the client gave up (deadline): nothing to answer
-                                }
-                            }, slowMillis, TimeUnit.MILLISECONDS);
-                            return;
+                        if (silentEvery > 0 && n % silentEvery == 0) {
+                            silent.incrementAndGet();
+                            return; // the call stays open until the client's deadline cancels it
                         }
                         (over ? answeredOver : answeredOk).incrementAndGet();
                         out.onNext(response);
@@ -78,7 +72,6 @@ final class FakeRateLimitServer implements AutoCloseable {
 
     @Override
     public void close() throws InterruptedException {
-        delayer.shutdownNow();
         server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
 }

@@ -2,6 +2,8 @@ package dev.ratelimit.limiter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
@@ -76,5 +78,34 @@ class FixedWindowLimiterTest {
     Verdict back = hit(T0 + 9_000, 50);
     assertTrue(back.overLimit(), "60 + 50 in the newest window");
     assertEquals(T0 + 20_000, back.resetAtMillis());
+  }
+
+  @Test
+  void aRefundTakesHitsBackOnlyInTheirOwnWindowAndNeverBelowZero() {
+    hit(T0 + 1_000, 5);
+    tenSeconds.refund(state, T0 + 2_000, 2, 100);
+    assertEquals(3, hit(T0 + 2_000, 0).current());
+    tenSeconds.refund(state, T0 + 2_000, 0, 100);
+    assertEquals(3, hit(T0 + 2_000, 0).current(), "nothing to take back");
+    tenSeconds.refund(state, T0 + 10_000, 3, 100);
+    assertEquals(3, tenSeconds.apply(state, T0 + 9_999, 0, 100).current(), "a later window's refund leaves this one");
+    tenSeconds.refund(state, T0 + 3_000, 10, 100);
+    assertEquals(0, hit(T0 + 3_000, 0).current(), "never below zero");
+  }
+
+  @Test
+  void theWindowDefinesTheLimiterAndItsCounter() {
+    FixedWindowLimiter same = new FixedWindowLimiter(Duration.ofSeconds(10));
+    FixedWindowLimiter other = new FixedWindowLimiter(Duration.ofSeconds(20));
+    assertEquals(tenSeconds, same);
+    assertEquals(tenSeconds.hashCode(), same.hashCode());
+    assertEquals(tenSeconds.stateShape(), same.stateShape());
+    assertNotEquals(tenSeconds, other);
+    assertNotEquals(tenSeconds.stateShape(), other.stateShape());
+    assertNotEquals(tenSeconds.stateShape(), new SlidingWindowLimiter(Duration.ofSeconds(10), 10).stateShape());
+    assertEquals(10_000, tenSeconds.windowMillis());
+    assertEquals("fixed_window(window 10000 ms)", tenSeconds.toString());
+    assertThrows(IllegalArgumentException.class, () -> new FixedWindowLimiter(Duration.ZERO));
+    assertEquals(1, new FixedWindowLimiter(Duration.ofMillis(1)).windowMillis());
   }
 }

@@ -2,6 +2,7 @@ package dev.ratelimit.limiter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.math.BigDecimal;
@@ -108,5 +109,85 @@ class PenaltyLimiterTest {
           "the key must outlive the penalty, or the sweeper would forget it");
     }
     assertFalse(bucket.apply(s, until + 1_000, 1, LIMIT).overLimit(), "after the penalty the bucket admits again");
+  }
+
+  @Test
+  void aFactorBelowOneOrADurationOrWindowBelowOneMillisecondIsRefused() {
+    Limiter inner = new FixedWindowLimiter(Duration.ofSeconds(10));
+    Duration second = Duration.ofSeconds(1);
+    assertThrows(IllegalArgumentException.class, () -> new PenaltyLimiter(inner, new BigDecimal("0.99"), second, second));
+    assertThrows(IllegalArgumentException.class, () -> new PenaltyLimiter(inner, BigDecimal.ONE, Duration.ZERO, second));
+    assertThrows(IllegalArgumentException.class, () -> new PenaltyLimiter(inner, BigDecimal.ONE, second, Duration.ZERO));
+    PenaltyLimiter smallest = new PenaltyLimiter(inner, BigDecimal.ONE, Duration.ofMillis(1), Duration.ofMillis(1));
+    assertEquals(1, smallest.durationMillis());
+    assertEquals(1, smallest.windowMillis());
+    assertEquals(inner, smallest.inner());
+    assertEquals(BigDecimal.ONE, smallest.overFactor());
+  }
+
+  @Test
+  void theThresholdIsTheFactorMinusOneTimesTheLimitRoundedDownAndSaturates() {
+    assertEquals(10, limiter.threshold(10), "(2 - 1) × 10");
+    PenaltyLimiter oneAndAHalf = new PenaltyLimiter(new FixedWindowLimiter(Duration.ofSeconds(10)),
+        new BigDecimal("1.5"), Duration.ofSeconds(1), Duration.ofSeconds(1));
+    assertEquals(3, oneAndAHalf.threshold(7), "3.5 rounded down");
+    PenaltyLimiter huge = new PenaltyLimiter(new FixedWindowLimiter(Duration.ofSeconds(10)),
+        new BigDecimal("1e30"), Duration.ofSeconds(1), Duration.ofSeconds(1));
+    assertEquals(Long.MAX_VALUE, huge.threshold(10), "beyond a long: never");
+  }
+
+  @Test
+  void thePenaltyEndsExactlyAtItsEnd() {
+    PenaltyLimiter firstRejection = new PenaltyLimiter(new FixedWindowLimiter(Duration.ofSeconds(10)), BigDecimal.ONE,
+        Duration.ofSeconds(60), Duration.ofSeconds(10));
+    HeapStateBuffer s = new HeapStateBuffer(new byte[firstRejection.stateSize(0, 1)]);
+    firstRejection.apply(s, T0, 1, 1);
+    assertTrue(firstRejection.apply(s, T0 + 1, 1, 1).overLimit(), "the first rejection starts a 60 s penalty");
+    assertTrue(firstRejection.apply(s, T0 + 60_000, 1, 1).overLimit(), "1 ms before its end");
+    assertFalse(firstRejection.apply(s, T0 + 60_001, 1, 1).overLimit(), "at its end");
+  }
+
+  @Test
+  void aPenaltyStateSizedForAWideCounterNeverNarrows() {
+    PenaltyLimiter sliding = new PenaltyLimiter(new SlidingWindowLimiter(Duration.ofSeconds(60), 60), BigDecimal.ONE,
+        Duration.ofSeconds(60), Duration.ofSeconds(60));
+    int wide = sliding.stateSize(0, 70_000);
+    assertEquals(wide, sliding.stateSize(wide, 60), "four-byte counters stay four bytes under a lowered limit");
+    assertTrue(sliding.stateSize(0, 60) < wide);
+    assertEquals(sliding.stateSize(0, 1_000), sliding.stateSize(sliding.stateSize(0, 60), 1_000), "widened");
+  }
+
+  @Test
+  void rejectionsBelowTheThresholdKeepTheStateUntilTheirWindowEndsAndAddUpWithinIt() {
+    // Threshold (3 - 1) × 2 = 4 rejected hits per minute; the bucket alone would let its key expire after 1 s.
+    PenaltyLimiter bucket = new PenaltyLimiter(new TokenBucketLimiter(2, 2, Duration.ofSeconds(1)),
+        new BigDecimal("3"), Duration.ofSeconds(60), Duration.ofSeconds(60));
+    HeapStateBuffer s = new HeapStateBuffer(new byte[bucket.stateSize(0, 2)]);
+    assertFalse(bucket.apply(s, T0, 2, 2).overLimit());
+    assertEquals(T0 + 1_000, HeapStateBuffer.expiresAt(s.bytes()), "the bucket's own forget time");
+    Verdict rejected = bucket.apply(s, T0 + 1, 3, 2);
+    assertTrue(rejected.overLimit());
+    assertEquals(T0 + 1_000, rejected.resetAtMillis(), "3 rejected hits: no penalty yet, the next refill");
+    assertEquals(T0 + 60_000, HeapStateBuffer.expiresAt(s.bytes()), "kept while its rejections count");
+    assertFalse(bucket.apply(s, T0 + 2_000, 1, 2).overLimit());
+    assertEquals(T0 + 60_000, HeapStateBuffer.expiresAt(s.bytes()), "an admitted request does not shorten it");
+    Verdict penalised = bucket.apply(s, T0 + 2_001, 2, 2);
+    assertEquals(T0 + 62_001, penalised.resetAtMillis(), "3 + 2 rejected hits in one window pass 4: a penalty");
+    assertEquals(T0 + 62_001, HeapStateBuffer.expiresAt(s.bytes()));
+    assertTrue(bucket.apply(s, T0 + 30_000, 0, 2).overLimit(), "a read during the penalty");
+    assertEquals(T0 + 62_001, HeapStateBuffer.expiresAt(s.bytes()), "and the state outlives the penalty");
+  }
+
+  @Test
+  void rejectionsOfAnEarlierWindowDoNotAddUp() {
+    PenaltyLimiter bucket = new PenaltyLimiter(new TokenBucketLimiter(2, 2, Duration.ofSeconds(1)),
+        new BigDecimal("3"), Duration.ofSeconds(60), Duration.ofSeconds(60));
+    HeapStateBuffer s = new HeapStateBuffer(new byte[bucket.stateSize(0, 2)]);
+    bucket.apply(s, T0 + 59_000, 2, 2);
+    bucket.apply(s, T0 + 59_001, 4, 2);
+    Verdict nextWindow = bucket.apply(s, T0 + 60_000, 3, 2);
+    assertTrue(nextWindow.overLimit());
+    assertEquals(T0 + 60_000, nextWindow.resetAtMillis(), "4 then 3 rejected hits in two windows: no penalty, only a bucket full again");
+    assertEquals(T0 + 120_000, HeapStateBuffer.expiresAt(s.bytes()));
   }
 }

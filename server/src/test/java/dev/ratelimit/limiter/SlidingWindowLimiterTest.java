@@ -46,6 +46,32 @@ class SlidingWindowLimiterTest {
   }
 
   @Test
+  void aFullWindowIdleForTwoRingsStartsAfresh() {
+    for (int i = 0; i < 60; i++) {
+      hit(T0 + 500);
+    }
+    // 121 s later the ring of 61 slots has wrapped twice and second 121 uses second 0's counter again: it must be
+    // cleared with every other slot, not read as 60 hits still in the window.
+    Verdict peek = freePlan.apply(state, T0 + 121_500, 0, 60);
+    assertEquals(0, peek.current());
+    assertEquals(60, peek.remaining());
+    Verdict v = hit(T0 + 121_500);
+    assertFalse(v.overLimit());
+    assertEquals(1, v.current());
+  }
+
+  @Test
+  void afterAnyIdleGapLongerThanTheWindowTheWholeLimitIsAvailable() {
+    for (long gap = 61_000; gap <= 250_000; gap += 1_000) {
+      HeapStateBuffer fresh = new HeapStateBuffer(new byte[freePlan.stateSizeFor(1)]);
+      assertFalse(freePlan.apply(fresh, T0 + 200, 60, 60).overLimit());
+      Verdict v = freePlan.apply(fresh, T0 + gap, 60, 60);
+      assertFalse(v.overLimit(), "idle " + gap + " ms");
+      assertEquals(60, v.current(), "idle " + gap + " ms");
+    }
+  }
+
+  @Test
   void resetIsTheOldestRequestsSlotEndPlusTheWindow() {
     hit(T0 + 2_300); // slot [T0+2s, T0+3s)
     hit(T0 + 7_100);
@@ -167,5 +193,63 @@ class SlidingWindowLimiterTest {
     assertEquals(255, wouldWrap.current());
     assertFalse(narrow.apply(s, T0 + 1_000, 1, 1_000).overLimit(), "the next slot has room");
     assertEquals(freePlan.stateShape(), narrow.stateShape(), "a counter is identified by what it counts, not its width");
+  }
+
+  @Test
+  void aWindowOrPrecisionOfZeroIsRefused() {
+    assertThrows(IllegalArgumentException.class, () -> new SlidingWindowLimiter(Duration.ZERO, 1));
+    assertThrows(IllegalArgumentException.class, () -> new SlidingWindowLimiter(Duration.ofSeconds(60), 0));
+    assertEquals(1, new SlidingWindowLimiter(Duration.ofMillis(1), 1).slotMillis(), "the smallest window");
+  }
+
+  @Test
+  void theStateShapeNamesTheWindowAndItsSlots() {
+    SlidingWindowLimiter same = new SlidingWindowLimiter(Duration.ofSeconds(60), 60);
+    assertEquals(freePlan.stateShape(), same.stateShape());
+    assertEquals(freePlan, same);
+    assertEquals(freePlan.hashCode(), same.hashCode());
+    SlidingWindowLimiter coarser = new SlidingWindowLimiter(Duration.ofSeconds(60), 30);
+    SlidingWindowLimiter longer = new SlidingWindowLimiter(Duration.ofSeconds(120), 60);
+    assertFalse(freePlan.stateShape() == coarser.stateShape(), "other slots count differently: another counter");
+    assertFalse(freePlan.stateShape() == longer.stateShape(), "another window: another counter");
+    assertFalse(freePlan.equals(coarser) || freePlan.equals(longer));
+    assertEquals("sliding_window(window 60000 ms, 60 slots)", freePlan.toString());
+  }
+
+  @Test
+  void aStoredStateOfAnotherLayoutIsSizedAsANewOne() {
+    // 20 + 123 bytes is no layout of a 61-slot ring (123 is not a multiple of 61): start afresh at the limit's width.
+    assertEquals(freePlan.stateSizeFor(1), freePlan.stateSize(20 + 123, 60));
+    assertEquals(freePlan.stateSizeFor(2), freePlan.stateSize(20 + 123, 1_000));
+    assertEquals(freePlan.stateSizeFor(1), freePlan.stateSize(20 + 3 * 61, 60), "3-byte counters are no layout");
+    assertEquals(freePlan.stateSizeFor(4), freePlan.stateSize(freePlan.stateSizeFor(4), 60), "a key never narrows");
+  }
+
+  @Test
+  void aReadInANewSlotRecountsTheWindowForTheReadsThatFollow() {
+    for (int i = 0; i < 60; i++) {
+      hit(T0 + 500);
+    }
+    assertEquals(0, freePlan.apply(state, T0 + 61_200, 0, 60).current(), "second 0 aged out");
+    assertEquals(0, freePlan.apply(state, T0 + 61_300, 0, 60).current(), "a second read in that slot agrees");
+    assertTrue(freePlan.apply(state, T0 + 61_400, 61, 60).overLimit());
+    assertEquals(0, freePlan.apply(state, T0 + 61_500, 0, 60).current(), "and after a rejection too");
+  }
+
+  @Test
+  void aNarrowStateIsWidenedKeepingEveryCountAndWhenItExpires() {
+    HeapStateBuffer narrow = new HeapStateBuffer(new byte[freePlan.stateSize(0, 200)]);
+    freePlan.apply(narrow, T0 + 500, 200, 200);
+    freePlan.apply(narrow, T0 + 30_500, 55, 255);
+    HeapStateBuffer wide = new HeapStateBuffer(new byte[freePlan.stateSize(narrow.size(), 70_000)]);
+    freePlan.resize(narrow, wide);
+    assertEquals(narrow.getLong(StateBuffer.EXPIRES_AT), wide.getLong(StateBuffer.EXPIRES_AT));
+    Verdict v = freePlan.apply(wide, T0 + 31_000, 0, 70_000);
+    assertEquals(255, v.current());
+    assertEquals(T0 + 61_000, v.resetAtMillis());
+    assertEquals(55, freePlan.apply(wide, T0 + 61_000, 0, 70_000).current(), "second 0's 200 aged out on time");
+    HeapStateBuffer untouched = new HeapStateBuffer(new byte[freePlan.stateSizeFor(1)]);
+    freePlan.resize(wide, untouched);
+    assertEquals(0, freePlan.apply(untouched, T0 + 31_000, 0, 60).current(), "a key never narrows: nothing copied");
   }
 }

@@ -2,6 +2,7 @@ package dev.ratelimit.limiter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -275,5 +276,19 @@ class TokenBucketLimiterTest {
     assertThrows(IllegalArgumentException.class, () -> new TokenBucketLimiter(1, 0, Duration.ofSeconds(1)));
     assertThrows(IllegalArgumentException.class, () -> new TokenBucketLimiter(1, 1, Duration.ZERO));
     assertThrows(IllegalArgumentException.class, () -> new TokenBucketLimiter(-1, 1, Duration.ofSeconds(1)));
+  }
+
+  @Test
+  void theInitialTokensAndTheRefillDefineTheLimiter() {
+    TokenBucketLimiter bucket = new TokenBucketLimiter(10, 2, Duration.ofSeconds(1));
+    assertEquals(bucket, new TokenBucketLimiter(10, 2, Duration.ofSeconds(1)));
+    assertEquals(bucket.hashCode(), new TokenBucketLimiter(10, 2, Duration.ofSeconds(1)).hashCode());
+    assertNotEquals(bucket, new TokenBucketLimiter(11, 2, Duration.ofSeconds(1)));
+    assertNotEquals(bucket, new TokenBucketLimiter(10, 3, Duration.ofSeconds(1)));
+    assertNotEquals(bucket, new TokenBucketLimiter(10, 2, Duration.ofSeconds(2)));
+    assertEquals("token_bucket(initial 10, refill 2 per 1000 ms)", bucket.toString());
+    TokenBucketLimiter smallest = new TokenBucketLimiter(0, 1, Duration.ofMillis(1));
+    HeapStateBuffer s = new HeapStateBuffer(new byte[smallest.stateSize(0, 5)]);
+    assertEquals(0, smallest.apply(s, T0, 0, 5).remaining(), "the smallest parameters are accepted: starts empty");
   }
 }

@@ -344,6 +344,116 @@ public abstract class CounterStoreContract {
     assertTrue(total >= 2 * limit, "windows keep freeing: admitted " + total + " in " + rounds * 3.7 + " s");
   }
 
+  /** Limits whose new keys get 1-, 2- and 4-byte slot counters: each the largest of its width, then one above. */
+  private static final long[] LIMITS_OF_EVERY_WIDTH = {255, 65_535, 65_536, 4_000_000};
+
+  @Test
+  public void slidingWindowsOfEveryCounterWidthAdmitExactlyTheLimitInOneSlot() {
+    for (long limit : LIMITS_OF_EVERY_WIDTH) {
+      byte[] key = bytes("width-" + limit);
+      assertFalse(store.apply(key, PER_MINUTE, T0 + 200, limit - 1, limit).overLimit(), "limit " + limit);
+      Verdict last = store.apply(key, PER_MINUTE, T0 + 300, 1, limit);
+      assertFalse(last.overLimit(), "limit " + limit + ": the last hit fills the slot's counter to the limit");
+      assertEquals(limit, last.current());
+      assertEquals(0, last.remaining());
+      Verdict over = store.apply(key, PER_MINUTE, T0 + 59_999, 1, limit);
+      assertTrue(over.overLimit(), "limit " + limit);
+      assertEquals(limit, over.current(), "limit " + limit + ": the rejection was not recorded");
+      assertEquals(T0 + 61_000, over.resetAtMillis());
+      Verdict freed = store.apply(key, PER_MINUTE, T0 + 61_000, 1, limit);
+      assertFalse(freed.overLimit(), "limit " + limit + ": second 0 aged out");
+      assertEquals(1, freed.current());
+    }
+  }
+
+  @Test
+  public void slidingWindowsOfEveryCounterWidthSumTheirSlots() {
+    for (long limit : LIMITS_OF_EVERY_WIDTH) {
+      byte[] key = bytes("slots-" + limit);
+      long perSlot = limit / 4;
+      for (int s = 0; s < 4; s++) {
+        assertFalse(store.apply(key, PER_MINUTE, T0 + s * 15_000L, perSlot, limit).overLimit(), "limit " + limit);
+      }
+      long rest = limit - 4 * perSlot;
+      assertEquals(4 * perSlot, current(key, PER_MINUTE, T0 + 59_000, limit), "limit " + limit);
+      assertTrue(store.apply(key, PER_MINUTE, T0 + 59_000, rest + 1, limit).overLimit(), "limit " + limit);
+      assertEquals(3 * perSlot, current(key, PER_MINUTE, T0 + 61_000, limit), "limit " + limit + ": slot 0 aged");
+      assertEquals(perSlot, current(key, PER_MINUTE, T0 + 105_999, limit), "limit " + limit + ": only slot 45 s left");
+      assertEquals(0, current(key, PER_MINUTE, T0 + 106_000, limit), "limit " + limit + ": all aged out");
+    }
+  }
+
+  @Test
+  public void aFullWindowIdleForLongerThanTheWindowStartsAfresh() {
+    // Gaps of one window plus one slot and more, around multiples of the ring of 61 slots: every old slot must go,
+    // including the one a ring of 60 would have missed (121 s after second 0 is its slot again).
+    long[] gaps = {61_000, 62_000, 120_000, 121_000, 122_000, 182_000, 3_600_000};
+    for (long limit : new long[] {60, 1_000, 100_000}) {
+      for (long gap : gaps) {
+        byte[] key = bytes("idle-" + limit + "-" + gap);
+        assertFalse(store.apply(key, PER_MINUTE, T0 + 500, limit, limit).overLimit());
+        assertTrue(store.apply(key, PER_MINUTE, T0 + 900, 1, limit).overLimit());
+        Verdict peek = store.apply(key, PER_MINUTE, T0 + gap + 500, 0, limit);
+        String what = "limit " + limit + ", idle " + gap + " ms";
+        assertEquals(0, peek.current(), what);
+        assertEquals(limit, peek.remaining(), what);
+        assertEquals(T0 + gap + 500, peek.resetAtMillis(), what + ": an empty window resets now");
+        Verdict again = store.apply(key, PER_MINUTE, T0 + gap + 500, limit, limit);
+        assertFalse(again.overLimit(), what + ": the whole limit is available again");
+        assertEquals(limit, again.current(), what);
+      }
+    }
+  }
+
+  @Test
+  public void aCounterWidensFromOneToFourBytesAtOnceAndItsSlotsAgeOutOnTime() {
+    assertFalse(store.apply(KEY, PER_MINUTE, T0, 100, 200).overLimit());
+    assertFalse(store.apply(KEY, PER_MINUTE, T0 + 30_000, 50, 200).overLimit());
+    Verdict widened = store.apply(KEY, PER_MINUTE, T0 + 40_000, 100_000, 100_150);
+    assertFalse(widened.overLimit(), "one-byte slots widen straight to four bytes");
+    assertEquals(100_150, widened.current());
+    assertTrue(store.apply(KEY, PER_MINUTE, T0 + 40_000, 1, 100_150).overLimit(), "all three slots still count");
+    assertEquals(100_050, current(KEY, PER_MINUTE, T0 + 61_000, 100_150), "second 0 ages out on time");
+    assertEquals(100_000, current(KEY, PER_MINUTE, T0 + 91_000, 100_150), "second 30 too");
+    assertEquals(0, current(KEY, PER_MINUTE, T0 + 101_000, 100_150));
+  }
+
+  @Test
+  public void aCounterWidenedAfterItsWindowWasIdleKeepsNothingOld() {
+    assertFalse(store.apply(KEY, PER_MINUTE, T0, 200, 200).overLimit());
+    Verdict later = store.apply(KEY, PER_MINUTE, T0 + 125_000, 70_000, 70_000);
+    assertFalse(later.overLimit(), "the 200 of second 0 aged out before the counter widened");
+    assertEquals(70_000, later.current());
+  }
+
+  @Test
+  public void aPenaltyOverASlidingWindowKeepsItsCountsAndPenaltyWhenTheCountersWiden() {
+    PenaltyLimiter penalised = new PenaltyLimiter(PER_MINUTE, BigDecimal.ONE, Duration.ofMinutes(2),
+        Duration.ofMinutes(1));
+    assertFalse(store.apply(KEY, penalised, T0, 250, 250).overLimit());
+    Verdict trigger = store.apply(KEY, penalised, T0 + 1_000, 1, 250);
+    assertTrue(trigger.overLimit(), "the first rejection starts the penalty");
+    Verdict raised = store.apply(KEY, penalised, T0 + 2_000, 1, 70_000);
+    assertTrue(raised.overLimit(), "a raised limit widens the counters but keeps the penalty");
+    assertEquals(T0 + 121_000, raised.resetAtMillis());
+    Verdict after = store.apply(KEY, penalised, T0 + 121_000, 1, 70_000);
+    assertFalse(after.overLimit());
+    assertEquals(1, after.current(), "the 250 of second 0 aged out; the penalty's rejections were never counted");
+  }
+
+  @Test
+  public void aFixedWindowIdleForSeveralWindowsStartsFromZero() {
+    FixedWindowLimiter perMinute = new FixedWindowLimiter(Duration.ofMinutes(1));
+    assertFalse(store.apply(KEY, perMinute, T0 + 1_000, 3, 3).overLimit());
+    assertTrue(store.apply(KEY, perMinute, T0 + 2_000, 1, 3).overLimit());
+    Verdict peek = store.apply(KEY, perMinute, T0 + 3 * 60_000 + 1_000, 0, 3);
+    assertEquals(0, peek.current(), "three windows later");
+    Verdict hit = store.apply(KEY, perMinute, T0 + 3 * 60_000 + 1_000, 3, 3);
+    assertFalse(hit.overLimit());
+    assertEquals(3, hit.current());
+    assertEquals(T0 + 4 * 60_000, hit.resetAtMillis());
+  }
+
   @Test
   public void aFixedWindowCountsPerEpochAlignedWindow() {
     FixedWindowLimiter perMinute = new FixedWindowLimiter(Duration.ofMinutes(1));

@@ -167,13 +167,21 @@ class RedisReplicasTest {
     }
     // Background traffic across the whole outage: every call must be answered, none may error.
     AtomicBoolean stop = new AtomicBoolean();
+    AtomicInteger sent = new AtomicInteger();
     AtomicInteger answered = new AtomicInteger();
+    // Decided by the failure mode: no counts, so no headers (every decision with a count reports them here).
+    AtomicInteger byFailureMode = new AtomicInteger();
     AtomicReference<Throwable> error = new AtomicReference<>();
     Thread traffic = new Thread(() -> {
       for (int i = 0; !stop.get(); i++) {
         try {
-          server.call(org("traffic-" + (i % 7)));
+          sent.incrementAndGet();
+          RateLimitResponse r = server.call(org("traffic-" + (i % 7)));
           answered.incrementAndGet();
+          if (headers(r).isEmpty()) {
+            assertEquals(duringOutage, r.getOverallCode(), "a call without counts is answered by the failure mode");
+            byFailureMode.incrementAndGet();
+          }
         } catch (Throwable t) {
           error.compareAndSet(null, t);
         }
@@ -197,6 +205,9 @@ class RedisReplicasTest {
       for (int probe = 0; !recovered && System.nanoTime() < deadline; probe++) {
         RateLimitResponse r = server.call(org("probe-" + probe));
         recovered = r.getOverallCode() == Code.OK && !headers(r).isEmpty();
+        if (headers(r).isEmpty()) {
+          byFailureMode.incrementAndGet();
+        }
         if (!recovered) {
           Thread.sleep(50);
         }
@@ -207,7 +218,9 @@ class RedisReplicasTest {
       traffic.join(10_000);
     }
     assertEquals(null, error.get(), "the server answered every call during the outage");
-    assertTrue(answered.get() > 0);
+    assertEquals(sent.get(), answered.get(), "every call of the background traffic was answered");
+    assertEquals(5 + byFailureMode.get(), allStoreFailures(server),
+        "each decision the failure mode took (5 for acme, the traffic's and the probes') is one store failure");
     for (int i = 1; i <= 50; i++) {
       RateLimitResponse r = server.call(org("after"));
       assertEquals(Code.OK, r.getOverallCode(), "request " + i);
@@ -220,5 +233,9 @@ class RedisReplicasTest {
 
   private static double storeFailures(TestServer server) {
     return server.registry().get("ratelimit_store_failures").tag("kind", "unavailable").counter().count();
+  }
+
+  private static double allStoreFailures(TestServer server) {
+    return server.registry().get("ratelimit_store_failures").counters().stream().mapToDouble(c -> c.count()).sum();
   }
 }
