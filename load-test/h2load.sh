@@ -88,7 +88,7 @@ for depth in $DEPTHS; do
   c=${depth%x*}; m=${depth#*x}
   for mode in $MODES; do
     start_server "$mode"
-    drive "warm-$mode-$depth" "$c" "$m" $((REQUESTS / CLIENTS / 4))
+    drive "warm-$mode-$depth" "$c" "$m" $((REQUESTS / CLIENTS / 2))   # JIT warm-up, not measured
     before=$(cpu_ticks "$SERVER_PID"); t0=$(date +%s.%N)
     drive "run-$mode-$depth" "$c" "$m" $((REQUESTS / CLIENTS))
     t1=$(date +%s.%N); after=$(cpu_ticks "$SERVER_PID")
@@ -113,6 +113,7 @@ if [ "$LATENCY" = 1 ]; then
   for mode in $MODES; do
     max=${RATE[$mode-$depth]}
     start_server "$mode"
+    drive "warm-lat-$mode" "$c" "$m" $((REQUESTS / CLIENTS / 2))   # JIT warm-up, not measured
     for pct in 25 50 75; do
       rate=$((max * pct / 100)); per_conn=$(( (rate + CLIENTS * c - 1) / (CLIENTS * c) ))
       rm -f "$OUT"/lat-"$mode"-"$pct"-*.log
