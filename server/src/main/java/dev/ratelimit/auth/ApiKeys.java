@@ -1,7 +1,8 @@
 package dev.ratelimit.auth;
 
 import dev.ratelimit.config.ConfigException;
-import java.io.StringReader;
+import dev.ratelimit.config.YamlDocument;
+
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -10,10 +11,10 @@ import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Set;
-import org.yaml.snakeyaml.LoaderOptions;
-import org.yaml.snakeyaml.Yaml;
-import org.yaml.snakeyaml.error.MarkedYAMLException;
-import org.yaml.snakeyaml.error.YAMLException;
+
+
+
+
 import org.yaml.snakeyaml.nodes.MappingNode;
 import org.yaml.snakeyaml.nodes.Node;
 import org.yaml.snakeyaml.nodes.NodeTuple;
@@ -73,21 +74,7 @@ public final class ApiKeys {
    * @throws ConfigException naming the file, line and field of the first problem
    */
   public static ApiKeys parse(String source, String text) throws ConfigException {
-    Node document;
-    try {
-      LoaderOptions options = new LoaderOptions();
-      options.setAllowDuplicateKeys(false);
-      options.setMaxAliasesForCollections(20);
-      document = new Yaml(options).compose(new StringReader(text));
-    } catch (MarkedYAMLException e) {
-      throw new ConfigException(source + ":" + (e.getProblemMark().getLine() + 1) + ": not valid YAML: "
-          + e.getProblem());
-    } catch (YAMLException e) {
-      throw new ConfigException(source + ": not valid YAML: " + e.getMessage());
-    }
-    if (document == null) {
-      throw new ConfigException(source + ": the file is empty; expected 'keys:' with a list of entries");
-    }
+    Node document = YamlDocument.compose(source, text, "'keys:' with a list of entries");
     Map<String, Node> top = fields(source, "", document, Set.of("keys"));
     Node keys = top.get("keys");
     if (keys == null) {

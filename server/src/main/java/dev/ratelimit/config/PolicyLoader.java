@@ -7,7 +7,7 @@ import dev.ratelimit.limiter.SlidingWindowLimiter;
 import dev.ratelimit.limiter.TokenBucketLimiter;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.StringReader;
+
 import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -21,10 +21,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Stream;
-import org.yaml.snakeyaml.LoaderOptions;
-import org.yaml.snakeyaml.Yaml;
-import org.yaml.snakeyaml.error.MarkedYAMLException;
-import org.yaml.snakeyaml.error.YAMLException;
+
+
+
+
 import org.yaml.snakeyaml.nodes.Node;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -156,21 +156,7 @@ public final class PolicyLoader {
   }
 
   DomainPolicy parseDomain(String source, String text) throws ConfigException {
-    Node document;
-    try {
-      LoaderOptions options = new LoaderOptions();
-      options.setAllowDuplicateKeys(false);
-      options.setMaxAliasesForCollections(20);
-      document = new Yaml(options).compose(new StringReader(text));
-    } catch (MarkedYAMLException e) {
-      throw new ConfigException(source + ":" + (e.getProblemMark().getLine() + 1) + ": not valid YAML: "
-          + e.getProblem());
-    } catch (YAMLException e) {
-      throw new ConfigException(source + ": not valid YAML: " + e.getMessage());
-    }
-    if (document == null) {
-      throw new ConfigException(source + ": the file is empty; expected 'domain' and 'descriptors'");
-    }
+    Node document = YamlDocument.compose(source, text, "'domain' and 'descriptors'");
     YamlMap top = YamlMap.of(source, "", document);
     top.rejectUnknown(TOP_FIELDS);
     String domain = top.requiredString("domain");
