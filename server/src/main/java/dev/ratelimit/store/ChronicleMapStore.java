@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.function.Function;
 import net.openhft.chronicle.bytes.RandomDataInput;
 import net.openhft.chronicle.bytes.RandomDataOutput;
 import net.openhft.chronicle.hash.ChronicleHashClosedException;
@@ -138,7 +139,7 @@ public final class ChronicleMapStore implements CounterStore {
   }
 
   /** Runs {@code action} on the key's state, sized for {@code limit}, under the segment's update lock. */
-  private <R> R onState(byte[] key, Limiter limiter, long limit, java.util.function.Function<StateBuffer, R> action) {
+  private <R> R onState(byte[] key, Limiter limiter, long limit, Function<StateBuffer, R> action) {
     try (ExternalMapQueryContext<byte[], byte[], ?> query = map.queryContext(key)) {
       query.updateLock().lock();
       MapEntry<byte[], byte[]> entry = query.entry();
