@@ -12,6 +12,7 @@ import dev.ratelimit.security.ClientAddressPolicy;
 import dev.ratelimit.service.FailureMode;
 import dev.ratelimit.service.RateLimitEngine;
 import dev.ratelimit.service.RequestLimits;
+import dev.ratelimit.service.ResponseHeaders;
 import dev.ratelimit.service.ServiceMetrics;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.CounterStore;
@@ -51,7 +52,7 @@ final class Fixtures {
         return new RateLimitEngine(policy, store, Clock.systemUTC(), limits, FailureMode.ALLOW,
                 new ServiceMetrics(new PrometheusMeterRegistry(PrometheusConfig.DEFAULT)),
                 new QuotaBook(store, new QuotaLedger(QuotaLedger.DEFAULT_RATE), limits.maxKeyBytes()),
-                ClientAddressPolicy.defaults(), RejectedRequests.COUNT_NOWHERE);
+                ClientAddressPolicy.defaults(), RejectedRequests.COUNT_NOWHERE, ResponseHeaders.defaults());
     }
 
     /**

@@ -45,22 +45,8 @@ public final class RateLimitEngine {
    * @param addresses which entries hold client addresses and how they are keyed (docs/security.md)
    * @param rejectedRequests what a rejected request leaves in its other descriptors' counters, for domains that do
    *     not say
+   * @param headers how the reporting descriptor's headers are written ({@code --response-headers})
    */
-  public RateLimitEngine(
-      Supplier<PolicyIndex> policy,
-      CounterStore store,
-      Clock clock,
-      RequestLimits limits,
-      FailureMode failureMode,
-      ServiceMetrics metrics,
-      QuotaBook quotas,
-      ClientAddressPolicy addresses,
-      RejectedRequests rejectedRequests) {
-    this(policy, store, clock, limits, failureMode, metrics, quotas, addresses, rejectedRequests,
-        ResponseHeaders.defaults());
-  }
-
-  /** @param headers how the reporting descriptor's headers are written ({@code --response-headers}) */
   public RateLimitEngine(
       Supplier<PolicyIndex> policy,
       CounterStore store,

@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
-import java.util.function.Function;
 import net.openhft.chronicle.bytes.RandomDataInput;
 import net.openhft.chronicle.bytes.RandomDataOutput;
 import net.openhft.chronicle.hash.ChronicleHashClosedException;
@@ -127,19 +126,27 @@ public final class ChronicleMapStore implements CounterStore {
    */
   @Override
   public Verdict apply(byte[] key, Limiter limiter, long nowMillis, long hits, long limit) {
-    return onState(key, limiter, limit, state -> limiter.apply(state, nowMillis, hits, limit));
+    return onState(key, limiter, nowMillis, hits, limit, APPLY);
   }
 
   @Override
   public void refund(byte[] key, Limiter limiter, long nowMillis, long hits, long limit) {
-    onState(key, limiter, limit, state -> {
-      limiter.refund(state, nowMillis, hits, limit);
-      return null;
-    });
+    onState(key, limiter, nowMillis, hits, limit, REFUND);
   }
 
+  /** What {@link #onState} does to a key's state; the two instances below capture nothing, so a call allocates none. */
+  private interface StateAction<R> {
+    R run(Limiter limiter, StateBuffer state, long nowMillis, long hits, long limit);
+  }
+
+  private static final StateAction<Verdict> APPLY = Limiter::apply;
+  private static final StateAction<Void> REFUND = (limiter, state, nowMillis, hits, limit) -> {
+    limiter.refund(state, nowMillis, hits, limit);
+    return null;
+  };
+
   /** Runs {@code action} on the key's state, sized for {@code limit}, under the segment's update lock. */
-  private <R> R onState(byte[] key, Limiter limiter, long limit, Function<StateBuffer, R> action) {
+  private <R> R onState(byte[] key, Limiter limiter, long nowMillis, long hits, long limit, StateAction<R> action) {
     try (ExternalMapQueryContext<byte[], byte[], ?> query = map.queryContext(key)) {
       query.updateLock().lock();
       MapEntry<byte[], byte[]> entry = query.entry();
@@ -147,7 +154,8 @@ public final class ChronicleMapStore implements CounterStore {
       int size = limiter.stateSize(stored, limit);
       if (entry != null && stored == size && entry.value().bytes() instanceof RandomDataOutput<?> writable) {
         Data<byte[]> value = entry.value();
-        return action.apply(offHeapState.get().wrap(value.bytes(), writable, value.offset(), size));
+        return action.run(limiter, offHeapState.get().wrap(value.bytes(), writable, value.offset(), size), nowMillis,
+            hits, limit);
       }
       byte[] state = new byte[size];
       if (entry != null) {
@@ -158,7 +166,7 @@ public final class ChronicleMapStore implements CounterStore {
           limiter.resize(new HeapStateBuffer(old), new HeapStateBuffer(state));
         }
       }
-      R result = action.apply(new HeapStateBuffer(state));
+      R result = action.run(limiter, new HeapStateBuffer(state), nowMillis, hits, limit);
       if (entry != null) {
         entry.doReplaceValue(query.wrapValueAsData(state));
       } else if (HeapStateBuffer.expiresAt(state) != 0) {

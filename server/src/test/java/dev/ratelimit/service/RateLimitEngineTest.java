@@ -92,7 +92,7 @@ class RateLimitEngineTest {
     return new RateLimitEngine(new PolicyHolder(new PolicyLoader().parse(Map.of("d.yaml", POLICY))), store, clock,
         limits, failureMode, new ServiceMetrics(registry, clock, ServiceMetrics.DEFAULT_DETAILED_VALUES),
         new QuotaBook(store, new QuotaLedger(QuotaLedger.DEFAULT_RATE), limits.maxKeyBytes()),
-        SecuritySettings.defaults().clientAddresses(), RejectedRequests.COUNT_NOWHERE);
+        SecuritySettings.defaults().clientAddresses(), RejectedRequests.COUNT_NOWHERE, ResponseHeaders.defaults());
   }
 
   /** Descriptors a test expects the engine to fail on; any other failure is a bug hidden by failure mode allow. */

@@ -9,6 +9,7 @@ import dev.ratelimit.security.SecuritySettings;
 import dev.ratelimit.service.FailureMode;
 import dev.ratelimit.service.RateLimitEngine;
 import dev.ratelimit.service.RequestLimits;
+import dev.ratelimit.service.ResponseHeaders;
 import dev.ratelimit.service.ServiceMetrics;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.testing.ManualClock;
@@ -52,7 +53,7 @@ final class EngineTarget implements ModelTarget {
     engine = new RateLimitEngine(policy, store, clock, limits, FailureMode.DENY,
         new ServiceMetrics(new SimpleMeterRegistry(), clock, ServiceMetrics.DEFAULT_DETAILED_VALUES),
         new QuotaBook(store, new QuotaLedger(QuotaLedger.DEFAULT_RATE), limits.maxKeyBytes()),
-        SecuritySettings.defaults().clientAddresses(), RejectedRequests.COUNT_NOWHERE);
+        SecuritySettings.defaults().clientAddresses(), RejectedRequests.COUNT_NOWHERE, ResponseHeaders.defaults());
   }
 
   @Override
