@@ -1,15 +1,16 @@
 package dev.ratelimit;
 
-import dev.ratelimit.config.ConfigException;
-import dev.ratelimit.config.Durations;
-import dev.ratelimit.config.RejectedRequests;
+import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.policy.ConfigException;
+import dev.ratelimit.policy.Durations;
+import dev.ratelimit.policy.RejectedRequests;
 import dev.ratelimit.security.AdminSecurity;
-import dev.ratelimit.security.ClientAddressPolicy;
+import dev.ratelimit.engine.ClientAddressPolicy;
 import dev.ratelimit.security.SecuritySettings;
 import dev.ratelimit.security.TlsSettings;
-import dev.ratelimit.service.FailureMode;
-import dev.ratelimit.service.RequestLimits;
-import dev.ratelimit.service.ResponseHeaders;
+import dev.ratelimit.engine.FailureMode;
+import dev.ratelimit.engine.RequestLimits;
+import dev.ratelimit.engine.ResponseHeaders;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.redis.RedisStore;
 import dev.ratelimit.store.redis.TimeSource;

@@ -1,8 +1,8 @@
 package dev.ratelimit.bench;
 
-import dev.ratelimit.config.DescriptorNode;
-import dev.ratelimit.config.DomainPolicy;
-import dev.ratelimit.config.PolicyIndex;
+import dev.ratelimit.policy.DescriptorNode;
+import dev.ratelimit.policy.DomainPolicy;
+import dev.ratelimit.policy.PolicyIndex;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import org.openjdk.jmh.annotations.Benchmark;

@@ -1,8 +1,8 @@
 package dev.ratelimit.bench;
 
-import dev.ratelimit.service.NoopRateLimitService;
-import dev.ratelimit.service.RateLimitEngine;
-import dev.ratelimit.service.RateLimitGrpcService;
+import dev.ratelimit.grpc.NoopRateLimitService;
+import dev.ratelimit.engine.RateLimitEngine;
+import dev.ratelimit.grpc.RateLimitGrpcService;
 import dev.ratelimit.store.ChronicleMapStore;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;

@@ -1,6 +1,6 @@
 package dev.ratelimit.auth;
 
-import dev.ratelimit.config.ConfigException;
+import dev.ratelimit.policy.ConfigException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;

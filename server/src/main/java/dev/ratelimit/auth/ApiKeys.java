@@ -1,7 +1,7 @@
 package dev.ratelimit.auth;
 
-import dev.ratelimit.config.ConfigException;
-import dev.ratelimit.config.YamlDocument;
+import dev.ratelimit.policy.ConfigException;
+import dev.ratelimit.policy.YamlDocument;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;

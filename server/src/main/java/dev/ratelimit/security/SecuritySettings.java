@@ -1,5 +1,6 @@
 package dev.ratelimit.security;
 
+import dev.ratelimit.engine.ClientAddressPolicy;
 import java.util.Objects;
 
 /**

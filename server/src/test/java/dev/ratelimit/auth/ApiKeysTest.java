@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.ratelimit.config.ConfigException;
+import dev.ratelimit.policy.ConfigException;
 import org.junit.jupiter.api.Test;
 
 /** Parsing the API keys file: keys known only by their SHA-256, every error with file, line and field. */

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.ratelimit.RateLimitServer;
+import dev.ratelimit.bootstrap.RateLimitServer;
 import dev.ratelimit.proto.admin.v1.GetQuotaRequest;
 import dev.ratelimit.proto.admin.v1.SetQuotaRequest;
 import dev.ratelimit.testing.AdminCalls;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.ratelimit.RateLimitServer;
+import dev.ratelimit.bootstrap.RateLimitServer;
 import dev.ratelimit.testing.AdminCalls;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;

@@ -5,7 +5,7 @@ import static dev.ratelimit.testing.TestServer.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.ratelimit.RateLimitServer;
+import dev.ratelimit.bootstrap.RateLimitServer;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestCertificates;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.Code;

@@ -1,7 +1,7 @@
 package dev.ratelimit.testing;
 
 import com.google.protobuf.UInt64Value;
-import dev.ratelimit.RateLimitServer;
+import dev.ratelimit.bootstrap.RateLimitServer;
 import dev.ratelimit.store.CounterStore;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;

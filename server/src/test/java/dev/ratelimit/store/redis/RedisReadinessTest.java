@@ -6,8 +6,8 @@ import static dev.ratelimit.testing.TestServer.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.ratelimit.RateLimitServer;
-import dev.ratelimit.service.FailureMode;
+import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.engine.FailureMode;
 import dev.ratelimit.testing.Http;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.RedisProcess;

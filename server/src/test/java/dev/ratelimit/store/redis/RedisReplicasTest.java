@@ -6,10 +6,10 @@ import static dev.ratelimit.testing.TestServer.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.ratelimit.RateLimitServer;
+import dev.ratelimit.bootstrap.RateLimitServer;
 import dev.ratelimit.proto.admin.v1.RateLimitAdminGrpc;
 import dev.ratelimit.proto.admin.v1.RecordVolumeRequest;
-import dev.ratelimit.service.FailureMode;
+import dev.ratelimit.engine.FailureMode;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.RedisProcess;
 import dev.ratelimit.testing.TestServer;

@@ -1,0 +1,433 @@
+package dev.ratelimit.policy;
+
+import dev.ratelimit.limiter.FixedWindowLimiter;
+import dev.ratelimit.limiter.Limiter;
+import dev.ratelimit.limiter.PenaltyLimiter;
+import dev.ratelimit.limiter.SlidingWindowLimiter;
+import dev.ratelimit.limiter.TokenBucketLimiter;
+import java.io.IOException;
+import java.io.InputStream;
+
+import java.math.BigDecimal;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Stream;
+
+
+
+
+import org.yaml.snakeyaml.nodes.Node;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Reads policy files in the envoyproxy/ratelimit YAML format plus our additions (README, Configuration) and validates them into a
+ * {@link PolicyIndex}. Every error names the file, the line, the field and what is wrong.
+ */
+public final class PolicyLoader {
+  private static final Logger log = LoggerFactory.getLogger(PolicyLoader.class);
+
+  /** Classpath location of the default policy shipped in the jar (a copy of envoy-config/ratelimit/api.yaml). */
+  public static final String DEFAULT_POLICY_RESOURCE = "/default-policy/api.yaml";
+
+  /** The largest limit Envoy can express ({@code requests_per_unit} is a uint32). */
+  public static final long MAX_LIMIT = 0xFFFF_FFFFL;
+
+  private static final Set<String> TOP_FIELDS = Set.of("domain", "descriptors", "rejected_requests");
+  private static final Set<String> DESCRIPTOR_FIELDS =
+      Set.of("key", "value", "rate_limit", "descriptors", "shadow_mode", "detailed_metric", "value_to_metric",
+          "share_threshold", "quota_mode", "metadata");
+  private static final Set<String> RATE_LIMIT_FIELDS =
+      Set.of("unit", "requests_per_unit", "unit_multiplier", "name", "unlimited", "replaces", "algorithm", "window",
+          "precision", "report_headers", "initial_tokens", "capacity", "refill_tokens", "refill_interval", "dynamic",
+          "penalty");
+  private static final Set<String> DYNAMIC_FIELDS = Set.of("base", "quota_key");
+  private static final Set<String> PENALTY_FIELDS = Set.of("over_factor", "duration");
+  /** Fields only some algorithms take, in the order they are checked. */
+  private static final List<Map.Entry<String, Set<Algorithm>>> ALGORITHM_FIELDS = List.of(
+      Map.entry("requests_per_unit", EnumSet.of(Algorithm.SLIDING_WINDOW, Algorithm.FIXED_WINDOW)),
+      Map.entry("unit_multiplier", EnumSet.of(Algorithm.SLIDING_WINDOW, Algorithm.FIXED_WINDOW, Algorithm.DYNAMIC)),
+      Map.entry("window", EnumSet.of(Algorithm.SLIDING_WINDOW, Algorithm.FIXED_WINDOW, Algorithm.DYNAMIC)),
+      Map.entry("precision", EnumSet.of(Algorithm.SLIDING_WINDOW, Algorithm.DYNAMIC)),
+      Map.entry("initial_tokens", EnumSet.of(Algorithm.TOKEN_BUCKET)),
+      Map.entry("capacity", EnumSet.of(Algorithm.TOKEN_BUCKET)),
+      Map.entry("refill_tokens", EnumSet.of(Algorithm.TOKEN_BUCKET)),
+      Map.entry("refill_interval", EnumSet.of(Algorithm.TOKEN_BUCKET)),
+      Map.entry("dynamic", EnumSet.of(Algorithm.DYNAMIC)));
+  /** Fields an unlimited rule must not carry. */
+  private static final List<String> UNLIMITED_FORBIDDEN = List.of("requests_per_unit", "algorithm", "window",
+      "precision", "unit_multiplier", "initial_tokens", "capacity", "refill_tokens", "refill_interval", "dynamic",
+      "penalty");
+  private static final Set<String> REPLACES_FIELDS = Set.of("name");
+
+  /** Loads one file, or every {@code *.yaml}/{@code *.yml} file of a directory (one domain per file). */
+  public PolicyIndex load(Path path) throws ConfigException {
+    return parse(read(path));
+  }
+
+  /**
+   * Reads the policy texts {@link #load} would parse, keyed by file name: one file, or every {@code *.yaml}/{@code
+   * *.yml} regular file of a directory (symbolic links followed, as in a Kubernetes ConfigMap volume).
+   */
+  public Map<String, String> read(Path path) throws ConfigException {
+    List<Path> files = new ArrayList<>();
+    if (Files.isDirectory(path)) {
+      try (Stream<Path> listing = Files.list(path)) {
+        listing
+            .filter(p -> Files.isRegularFile(p))
+            .filter(p -> p.getFileName().toString().matches(".*\\.ya?ml"))
+            .sorted()
+            .forEach(files::add);
+      } catch (IOException e) {
+        throw new ConfigException(path + ": cannot list the directory: " + e.getMessage(), e);
+      }
+      if (files.isEmpty()) {
+        throw new ConfigException(path + ": the directory holds no .yaml or .yml policy file");
+      }
+    } else if (Files.isRegularFile(path)) {
+      files.add(path);
+    } else {
+      throw new ConfigException(path + ": no such file or directory");
+    }
+    Map<String, String> sources = new HashMap<>();
+    for (Path file : files) {
+      try {
+        sources.put(file.toString(), Files.readString(file, StandardCharsets.UTF_8));
+      } catch (IOException e) {
+        throw new ConfigException(file + ": cannot be read: " + e.getMessage(), e);
+      }
+    }
+    return sources;
+  }
+
+  /** Loads the default policy embedded in the jar. */
+  public PolicyIndex loadDefault() throws ConfigException {
+    return parse(readDefault());
+  }
+
+  /** The text of the default policy embedded in the jar, keyed by its {@code classpath:} name. */
+  public Map<String, String> readDefault() throws ConfigException {
+    try (InputStream in = PolicyLoader.class.getResourceAsStream(DEFAULT_POLICY_RESOURCE)) {
+      if (in == null) {
+        throw new ConfigException("the embedded default policy " + DEFAULT_POLICY_RESOURCE + " is missing");
+      }
+      String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      return Map.of("classpath:" + DEFAULT_POLICY_RESOURCE, text);
+    } catch (IOException e) {
+      throw new ConfigException("the embedded default policy cannot be read: " + e.getMessage(), e);
+    }
+  }
+
+  /** The domain's {@code rejected_requests}, or null to follow the server's default. */
+  private static RejectedRequests rejectedRequests(YamlMap top) throws ConfigException {
+    String text = top.string("rejected_requests");
+    if (text == null) {
+      return null;
+    }
+    RejectedRequests value = RejectedRequests.parse(text);
+    if (value == null) {
+      throw top.error("rejected_requests", "unknown value '" + text + "'; expected count_nowhere (a rejected request "
+          + "counts in no bucket) or count_within_limit (envoyproxy/ratelimit's default)");
+    }
+    return value;
+  }
+
+  /** Parses policy texts keyed by their source name; each declares one domain, and no domain twice. */
+  public PolicyIndex parse(Map<String, String> sourcesByName) throws ConfigException {
+    Map<String, DomainPolicy> domains = new HashMap<>();
+    for (Map.Entry<String, String> source : sourcesByName.entrySet().stream().sorted(Map.Entry.comparingByKey()).toList()) {
+      DomainPolicy domain = parseDomain(source.getKey(), source.getValue());
+      DomainPolicy previous = domains.putIfAbsent(domain.domain(), domain);
+      if (previous != null) {
+        throw new ConfigException(source.getKey() + ": domain '" + domain.domain() + "' is already declared in "
+            + previous.source());
+      }
+    }
+    return new PolicyIndex(domains);
+  }
+
+  DomainPolicy parseDomain(String source, String text) throws ConfigException {
+    Node document = YamlDocument.compose(source, text, "'domain' and 'descriptors'");
+    YamlMap top = YamlMap.of(source, "", document);
+    top.rejectUnknown(TOP_FIELDS);
+    String domain = top.requiredString("domain");
+    DescriptorNode root = DescriptorNode.root();
+    List<RateLimitRule> rules = new ArrayList<>();
+    List<String> warnings = new ArrayList<>();
+    parseChildren(top, root, domain, rules, warnings);
+    checkReplaces(top, rules);
+    return new DomainPolicy(domain, source, root, rules, warnings, rejectedRequests(top));
+  }
+
+  private void parseChildren(YamlMap parentMap, DescriptorNode parent, String idPrefix, List<RateLimitRule> rules,
+      List<String> warnings) throws ConfigException {
+    List<Node> items = parentMap.list("descriptors");
+    for (int i = 0; i < items.size(); i++) {
+      YamlMap map = YamlMap.of(parentMap.source(), parentMap.field("descriptors") + "[" + i + "]", items.get(i));
+      map.rejectUnknown(DESCRIPTOR_FIELDS);
+      String key = map.requiredString("key");
+      String value = map.string("value");
+      if (value != null && value.isEmpty()) {
+        value = null;
+      }
+      boolean shareThreshold = map.bool("share_threshold", false);
+      if (shareThreshold && (value == null || value.indexOf('*') < 0)) {
+        throw map.error("share_threshold", "applies only to a value with a '*' wildcard");
+      }
+      String id = idPrefix + "/" + key + (value == null ? "" : "=" + value);
+      YamlMap rateLimit = map.map("rate_limit");
+      RateLimitRule rule = rateLimit == null ? null : parseRule(map, rateLimit, id, parent, key, warnings);
+      if (rule == null) {
+        checkFlags(map);
+      }
+      DescriptorNode node = new DescriptorNode(key, value, shareThreshold, rule, parent);
+      if (!parent.addChild(node)) {
+        throw map.error(map.value("key"), map.path(),
+            "duplicate entry: key '" + key + "'" + (value == null ? " without a value" : " with value '" + value + "'")
+                + " already appears at this level");
+      }
+      if (rule != null) {
+        rules.add(rule);
+      }
+      parseChildren(map, node, id, rules, warnings);
+    }
+  }
+
+  private RateLimitRule parseRule(YamlMap descriptor, YamlMap rl, String id, DescriptorNode parent, String key,
+      List<String> warnings) throws ConfigException {
+    rl.rejectUnknown(RATE_LIMIT_FIELDS);
+    checkFlags(descriptor);
+    boolean shadowMode = descriptor.bool("shadow_mode", false);
+    boolean detailedMetric = descriptor.bool("detailed_metric", false);
+    String name = rl.string("name");
+    List<String> replaces = new ArrayList<>();
+    for (Node item : rl.list("replaces")) {
+      YamlMap replaced = YamlMap.of(rl.source(), rl.field("replaces"), item);
+      replaced.rejectUnknown(REPLACES_FIELDS);
+      replaces.add(replaced.requiredString("name"));
+    }
+    boolean unlimited = rl.bool("unlimited", false);
+    boolean reportHeaders = rl.bool("report_headers", true);
+    if (unlimited) {
+      for (String field : UNLIMITED_FORBIDDEN) {
+        if (rl.has(field)) {
+          throw rl.error(field, "must not be set on an unlimited rule");
+        }
+      }
+      Unit unit = rl.has("unit") ? parseUnit(rl) : Unit.SECOND;
+      return new RateLimitRule(id, name == null ? id : name, 0, unit, unit.length(), Algorithm.SLIDING_WINDOW,
+          null, true, shadowMode, false, detailedMetric, replaces);
+    }
+    String algorithmName = rl.string("algorithm");
+    Algorithm algorithm = algorithmName == null ? Algorithm.SLIDING_WINDOW : Algorithm.parse(algorithmName);
+    if (algorithm == null) {
+      throw rl.error("algorithm", "unknown algorithm '" + algorithmName
+          + "'; expected sliding_window, fixed_window, token_bucket or dynamic");
+    }
+    for (Map.Entry<String, Set<Algorithm>> field : ALGORITHM_FIELDS) {
+      if (rl.has(field.getKey()) && !field.getValue().contains(algorithm)) {
+        throw rl.error(field.getKey(), "applies only to algorithm "
+            + String.join(" or ", field.getValue().stream().map(Algorithm::configName).toList())
+            + "; this rule's algorithm is " + algorithm.configName());
+      }
+    }
+    Shape shape = switch (algorithm) {
+      case SLIDING_WINDOW -> slidingWindow(rl, requestsPerUnit(rl), null);
+      case FIXED_WINDOW -> fixedWindow(rl);
+      case TOKEN_BUCKET -> tokenBucket(rl, warnings);
+      case DYNAMIC -> dynamic(rl, parent, key);
+    };
+    Limiter limiter = shape.limiter();
+    YamlMap penalty = rl.map("penalty");
+    if (penalty != null) {
+      limiter = penalty(penalty, limiter, shape.window());
+    }
+    return new RateLimitRule(id, name == null ? id : name, shape.limit(), shape.unit(), shape.window(), algorithm,
+        limiter, false, shadowMode, reportHeaders, detailedMetric, replaces, shape.dynamic());
+  }
+
+  /** What an algorithm's fields resolve to. */
+  private record Shape(long limit, Unit unit, Duration window, Limiter limiter, DynamicQuota dynamic) {}
+
+  private static long requestsPerUnit(YamlMap rl) throws ConfigException {
+    parseUnit(rl);
+    if (!rl.has("requests_per_unit")) {
+      throw rl.error("requests_per_unit", "is required (or set unlimited: true)");
+    }
+    return rl.number("requests_per_unit", 0, MAX_LIMIT, 0);
+  }
+
+  /** The window: {@code unit × unit_multiplier}, or an explicit {@code window}. */
+  private static Duration window(YamlMap rl, Unit unit) throws ConfigException {
+    long multiplier = rl.number("unit_multiplier", 1, 1_000_000, 1);
+    Duration window = unit.length().multipliedBy(multiplier);
+    if (rl.has("window")) {
+      window = Durations.parse(rl.string("window"));
+      if (window == null) {
+        throw rl.error("window", "must be a positive duration such as 250ms, 10s, 5m, 1h or 1d");
+      }
+      if (rl.has("unit_multiplier")) {
+        throw rl.error("window", "set either window or unit_multiplier, not both");
+      }
+    }
+    return window;
+  }
+
+  private static Shape slidingWindow(YamlMap rl, long limit, DynamicQuota dynamic) throws ConfigException {
+    Unit unit = parseUnit(rl);
+    Duration window = window(rl, unit);
+    long windowMillis = window.toMillis();
+    int defaultPrecision = SlidingWindowLimiter.defaultPrecision(window);
+    long precision = rl.number("precision", 1, Math.min(windowMillis, 10_000), defaultPrecision);
+    if (windowMillis % precision != 0) {
+      throw rl.error("precision", "must divide the window of " + windowMillis + " ms into whole milliseconds; "
+          + precision + " does not (the default for this window is " + defaultPrecision + ")");
+    }
+    // Counters as narrow as the limit allows; a dynamic rule's limit grows with the added quota, so it takes the widest.
+    return new Shape(limit, unit, window, new SlidingWindowLimiter(window, (int) precision), dynamic);
+  }
+
+  private static Shape fixedWindow(YamlMap rl) throws ConfigException {
+    long limit = requestsPerUnit(rl);
+    Unit unit = parseUnit(rl);
+    Duration window = window(rl, unit);
+    return new Shape(limit, unit, window, new FixedWindowLimiter(window), null);
+  }
+
+  /**
+   * {@code capacity} is the limit; {@code initial_tokens} defaults to it and may exceed it (a bucket that starts with a
+   * burst, then refills up to the capacity). Capacity 0, refill 0, a zero interval and negative initial tokens are
+   * refused; refill tokens above the capacity are accepted with a warning (the bucket simply fills).
+   */
+  private static Shape tokenBucket(YamlMap rl, List<String> warnings) throws ConfigException {
+    for (String field : List.of("capacity", "refill_tokens", "refill_interval")) {
+      if (!rl.has(field)) {
+        throw rl.error(field, "is required for algorithm token_bucket (capacity, refill_tokens, refill_interval;"
+            + " initial_tokens defaults to capacity)");
+      }
+    }
+    long capacity = rl.number("capacity", 1, MAX_LIMIT, 0);
+    long refill = rl.number("refill_tokens", 1, MAX_LIMIT, 0);
+    Duration interval = Durations.parse(rl.string("refill_interval"));
+    if (interval == null) {
+      throw rl.error("refill_interval", "must be a positive duration such as 250ms, 1s, 10s or 1m");
+    }
+    long initial = rl.number("initial_tokens", 0, MAX_LIMIT, capacity);
+    if (refill > capacity) {
+      String warning = rl.warning("refill_tokens", refill + " is above capacity (" + capacity
+          + "): each refill fills the bucket, so this acts as refill_tokens: " + capacity);
+      log.warn("{}", warning);
+      warnings.add(warning);
+    }
+    Unit unit = rl.has("unit") ? parseUnit(rl) : unitOf(interval);
+    return new Shape(capacity, unit, interval, new TokenBucketLimiter(initial, refill, interval), null);
+  }
+
+  /** The largest unit not longer than {@code d} (at least a second): what Envoy's headers report for a bucket. */
+  private static Unit unitOf(Duration d) {
+    Unit best = Unit.SECOND;
+    for (Unit unit : Unit.values()) {
+      if (unit.length().compareTo(d) <= 0) {
+        best = unit;
+      }
+    }
+    return best;
+  }
+
+  private static Shape dynamic(YamlMap rl, DescriptorNode parent, String key) throws ConfigException {
+    YamlMap dynamic = rl.map("dynamic");
+    if (dynamic == null) {
+      throw rl.error("dynamic", "is required for algorithm dynamic: {base: <requests per window>, quota_key: org}");
+    }
+    dynamic.rejectUnknown(DYNAMIC_FIELDS);
+    if (!dynamic.has("base")) {
+      throw dynamic.error("base", "is required: the requests per window before the added quota");
+    }
+    long base = dynamic.number("base", 0, MAX_LIMIT, 0);
+    String quotaKey = dynamic.has("quota_key") ? dynamic.requiredString("quota_key") : "org";
+    int depth = -1;
+    List<String> path = new ArrayList<>();
+    path.add(key);
+    if (key.equals(quotaKey)) {
+      depth = parent.depth() + 1;
+    }
+    for (DescriptorNode n = parent; n.parent() != null; n = n.parent()) {
+      path.add(0, n.key());
+      if (depth < 0 && n.key().equals(quotaKey)) {
+        depth = n.depth();
+      }
+    }
+    if (depth < 0) {
+      throw dynamic.error(dynamic.has("quota_key") ? "quota_key" : "base", "the quota key '" + quotaKey
+          + "' is not a key of this rule's descriptor " + path + "; set quota_key to the key naming the organisation");
+    }
+    return slidingWindow(rl, base, new DynamicQuota(quotaKey, depth));
+  }
+
+  /** Wraps the rule's limiter in the penalty of {@code penalty: {over_factor, duration}}. */
+  private static Limiter penalty(YamlMap penalty, Limiter limiter, Duration window) throws ConfigException {
+    penalty.rejectUnknown(PENALTY_FIELDS);
+    for (String field : List.of("over_factor", "duration")) {
+      if (!penalty.has(field)) {
+        throw penalty.error(field, "is required: penalty: {over_factor: 2, duration: 60s}");
+      }
+    }
+    BigDecimal factor;
+    try {
+      factor = new BigDecimal(penalty.string("over_factor"));
+    } catch (NumberFormatException e) {
+      factor = null;
+    }
+    if (factor == null || factor.compareTo(BigDecimal.ONE) < 0 || factor.compareTo(BigDecimal.valueOf(1_000_000)) > 0) {
+      throw penalty.error("over_factor", "must be a number from 1 to 1000000 (how many times its limit a client"
+          + " may send in one window before the penalty), not '" + penalty.string("over_factor") + "'");
+    }
+    Duration duration = Durations.parse(penalty.string("duration"));
+    if (duration == null) {
+      throw penalty.error("duration", "must be a positive duration such as 30s, 5m or 1h");
+    }
+    return new PenaltyLimiter(limiter, factor, duration, window);
+  }
+
+  /** Validates the boolean flags of a descriptor entry, including those accepted for compatibility only. */
+  private static void checkFlags(YamlMap descriptor) throws ConfigException {
+    for (String flag : List.of("shadow_mode", "detailed_metric", "value_to_metric", "quota_mode")) {
+      descriptor.bool(flag, false);
+    }
+  }
+
+  private static Unit parseUnit(YamlMap rl) throws ConfigException {
+    String name = rl.string("unit");
+    if (name == null) {
+      throw rl.error("unit", "is required: second, minute, hour, day, week, month or year");
+    }
+    Unit unit = Unit.parse(name);
+    if (unit == null) {
+      throw rl.error("unit", "unknown unit '" + name + "'; expected second, minute, hour, day, week, month or year");
+    }
+    return unit;
+  }
+
+  private static void checkReplaces(YamlMap top, List<RateLimitRule> rules) throws ConfigException {
+    Set<String> names = new HashSet<>();
+    rules.forEach(r -> names.add(r.name()));
+    for (RateLimitRule rule : rules) {
+      for (String replaced : rule.replaces()) {
+        if (!names.contains(replaced)) {
+          throw new ConfigException(top.source() + ": rule " + rule.id()
+              + ": rate_limit.replaces refers to no rule named '" + replaced + "'");
+        }
+      }
+    }
+  }
+
+}
