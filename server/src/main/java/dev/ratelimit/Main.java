@@ -1,6 +1,8 @@
 package dev.ratelimit;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
+import dev.ratelimit.store.StoreSettings;
 import dev.ratelimit.policy.ConfigException;
 import dev.ratelimit.policy.Durations;
 import dev.ratelimit.policy.RejectedRequests;
@@ -81,11 +83,11 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--rejected-requests", defaultValue = "${env:RATELIMIT_REJECTED_REQUESTS:-count_nowhere}", description = "What a rejected request leaves in the counters of its descriptors that were within their limits: count_nowhere (a request rejected by any descriptor counts in no bucket) or count_within_limit (envoyproxy/ratelimit's default); a domain's rejected_requests overrides it (env RATELIMIT_REJECTED_REQUESTS; default ${DEFAULT-VALUE}).")
   String rejectedRequests;
 
-  @Option(names = "--drain-timeout", defaultValue = "10s", description = "How long shutdown waits for in-flight calls (default ${DEFAULT-VALUE}).")
-  String drainTimeout;
+  @Option(names = "--drain-timeout", converter = DurationConverter.class, defaultValue = "10s", description = "How long shutdown waits for in-flight calls (default ${DEFAULT-VALUE}).")
+  Duration drainTimeout;
 
-  @Option(names = "--sweep-interval", defaultValue = "60s", description = "How often idle counters are removed (default ${DEFAULT-VALUE}).")
-  String sweepInterval;
+  @Option(names = "--sweep-interval", converter = DurationConverter.class, defaultValue = "60s", description = "How often idle counters are removed (default ${DEFAULT-VALUE}).")
+  Duration sweepInterval;
 
   @Option(names = "--store", defaultValue = "${env:RATELIMIT_STORE:-chronicle}", description = "Counter store: chronicle (embedded, per replica) or redis (shared by replicas) (env RATELIMIT_STORE; default ${DEFAULT-VALUE}).")
   String storeKind;
@@ -93,14 +95,14 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--redis-uri", defaultValue = "${env:RATELIMIT_REDIS_URI:-redis://127.0.0.1:6379}", description = "Redis to share counters in, with --store redis: redis://[:password@]host:port[/db], rediss://... (TLS), redis-sentinel://host:port[,host:port]#master, redis-cluster://host:port[,host:port] (env RATELIMIT_REDIS_URI; default ${DEFAULT-VALUE}).")
   String redisUri;
 
-  @Option(names = "--redis-timeout", defaultValue = "${env:RATELIMIT_REDIS_TIMEOUT:-15ms}", description = "Longest wait for Redis per request before the failure mode answers; keep it below Envoy's rate-limit timeout, 20ms by default (env RATELIMIT_REDIS_TIMEOUT; default ${DEFAULT-VALUE}).")
-  String redisTimeout;
+  @Option(names = "--redis-timeout", converter = DurationConverter.class, defaultValue = "${env:RATELIMIT_REDIS_TIMEOUT:-15ms}", description = "Longest wait for Redis per request before the failure mode answers; keep it below Envoy's rate-limit timeout, 20ms by default (env RATELIMIT_REDIS_TIMEOUT; default ${DEFAULT-VALUE}).")
+  Duration redisTimeout;
 
-  @Option(names = "--redis-startup-timeout", defaultValue = "${env:RATELIMIT_REDIS_STARTUP_TIMEOUT:-30s}", description = "How long start-up keeps trying to reach Redis and load the scripts before exiting (env RATELIMIT_REDIS_STARTUP_TIMEOUT; default ${DEFAULT-VALUE}).")
-  String redisStartupTimeout;
+  @Option(names = "--redis-startup-timeout", converter = DurationConverter.class, defaultValue = "${env:RATELIMIT_REDIS_STARTUP_TIMEOUT:-30s}", description = "How long start-up keeps trying to reach Redis and load the scripts before exiting (env RATELIMIT_REDIS_STARTUP_TIMEOUT; default ${DEFAULT-VALUE}).")
+  Duration redisStartupTimeout;
 
-  @Option(names = "--redis-topology-refresh", defaultValue = "${env:RATELIMIT_REDIS_TOPOLOGY_REFRESH:-5s}", description = "How often the Sentinel master or the Cluster topology is checked again, besides failover announcements and failed calls (env RATELIMIT_REDIS_TOPOLOGY_REFRESH; default ${DEFAULT-VALUE}).")
-  String redisTopologyRefresh;
+  @Option(names = "--redis-topology-refresh", converter = DurationConverter.class, defaultValue = "${env:RATELIMIT_REDIS_TOPOLOGY_REFRESH:-5s}", description = "How often the Sentinel master or the Cluster topology is checked again, besides failover announcements and failed calls (env RATELIMIT_REDIS_TOPOLOGY_REFRESH; default ${DEFAULT-VALUE}).")
+  Duration redisTopologyRefresh;
 
   @Option(names = "--redis-key-prefix", defaultValue = "${env:RATELIMIT_REDIS_KEY_PREFIX:-rl:}", description = "Prefix of every Redis key (default ${DEFAULT-VALUE}).")
   String redisKeyPrefix;
@@ -135,8 +137,8 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--watch-config", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Apply policy file changes automatically; --no-watch-config leaves it to POST /reload (default ${DEFAULT-VALUE}).")
   boolean watchConfig;
 
-  @Option(names = "--config-check-interval", defaultValue = "10s", description = "How often the policy files' content is compared, besides file-change events (default ${DEFAULT-VALUE}).")
-  String configCheckInterval;
+  @Option(names = "--config-check-interval", converter = DurationConverter.class, defaultValue = "10s", description = "How often the policy files' content is compared, besides file-change events (default ${DEFAULT-VALUE}).")
+  Duration configCheckInterval;
 
   @Option(names = "--detailed-metric-values", defaultValue = "100", description = "Distinct descriptor values a detailed_metric rule gets metric series for; the rest count as _other (default ${DEFAULT-VALUE}).")
   int detailedMetricValues;
@@ -153,8 +155,8 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--tls-client-ca", defaultValue = "${env:RATELIMIT_TLS_CLIENT_CA}", description = "PEM CA bundle: require client certificates signed by it (mutual TLS; env RATELIMIT_TLS_CLIENT_CA).")
   Path tlsClientCa;
 
-  @Option(names = "--tls-reload-interval", defaultValue = "1m", description = "How often the TLS files (of the gRPC port and the admin ports) are re-read so rotated certificates apply without a restart (default ${DEFAULT-VALUE}).")
-  String tlsReloadInterval;
+  @Option(names = "--tls-reload-interval", converter = DurationConverter.class, defaultValue = "1m", description = "How often the TLS files (of the gRPC port and the admin ports) are re-read so rotated certificates apply without a restart (default ${DEFAULT-VALUE}).")
+  Duration tlsReloadInterval;
 
   @Option(names = "--ip-keys", split = ",", defaultValue = "${env:RATELIMIT_IP_KEYS:-remote_address}", description = "Descriptor keys whose values are client IP addresses, comma-separated; 'none' to disable (env RATELIMIT_IP_KEYS; default ${DEFAULT-VALUE}).")
   List<String> ipKeys;
@@ -201,7 +203,7 @@ public final class Main implements Callable<Integer> {
 
   @Override
   public Integer call() throws InterruptedException {
-    RateLimitServer.Settings settings;
+    ServerSettings settings;
     try {
       settings = settings();
     } catch (IllegalArgumentException e) {
@@ -223,25 +225,35 @@ public final class Main implements Callable<Integer> {
     return 0;
   }
 
-  private RateLimitServer.Settings settings() {
-    return new RateLimitServer.Settings(
-        bind,
-        port,
-        config,
-        new ChronicleMapStore.Settings(maxEntries, averageKeyBytes, averageValueBytes, dataFile),
-        new RequestLimits(maxDescriptors, maxEntriesPerDescriptor, maxKeyBytes),
-        parseFailureMode(failureMode),
-        noop,
-        duration("--drain-timeout", drainTimeout),
-        duration("--sweep-interval", sweepInterval),
-        quotaRate(quotaRate),
-        new RateLimitServer.Operations(adminBind, adminPort, adminGrpcPort, adminSecurity(), watchConfig,
-            duration("--config-check-interval", configCheckInterval), detailedMetricValues),
-        security(),
-        redisSettings(),
-        rejectedRequests(rejectedRequests),
-        new RateLimitServer.Edge(apiKeys, new ResponseHeaders(headerFormat(responseHeaders), retryAfter, limitHeader),
-            shadowMode, nearLimitRatio));
+  /**
+   * The settings the flags give. The listeners' flags are checked before the store's ({@code --store} and the Redis
+   * flags), so an error names the first of them.
+   */
+  private ServerSettings settings() {
+    ServerSettings listeners = ServerSettings.builder()
+        .bindAddress(bind)
+        .grpcPort(port)
+        .noop(noop)
+        .configPath(config)
+        .watchConfig(watchConfig)
+        .configCheckInterval(configCheckInterval)
+        .limits(new RequestLimits(maxDescriptors, maxEntriesPerDescriptor, maxKeyBytes))
+        .failureMode(parseFailureMode(failureMode))
+        .rejectedRequests(rejectedRequests(rejectedRequests))
+        .quotaRate(quotaRate(quotaRate))
+        .headers(new ResponseHeaders(headerFormat(responseHeaders), retryAfter, limitHeader))
+        .shadowMode(shadowMode)
+        .nearLimitRatio(nearLimitRatio)
+        .detailedMetricValues(detailedMetricValues)
+        .apiKeys(apiKeys)
+        .security(security())
+        .adminBindAddress(adminBind)
+        .adminPort(adminPort)
+        .adminGrpcPort(adminGrpcPort)
+        .adminSecurity(adminSecurity())
+        .drainTimeout(drainTimeout)
+        .build();
+    return listeners.toBuilder().store(store()).build();
   }
 
   /** The Prometheus registry, with the JVM's and the process's meters (memory, GC, threads, CPU, uptime, classes). */
@@ -321,22 +333,23 @@ public final class Main implements Callable<Integer> {
     if (cert == null || key == null) {
       throw new IllegalArgumentException(prefix + "-cert and " + prefix + "-key must be given together");
     }
-    return new TlsSettings(cert, key, clientCa, duration("--tls-reload-interval", tlsReloadInterval));
+    return new TlsSettings(cert, key, clientCa, tlsReloadInterval);
   }
 
-  /** The Redis store's settings with {@code --store redis}, else null. */
-  private RedisStore.Settings redisSettings() {
+  /** The counter store {@code --store} names, with its flags. */
+  private StoreSettings store() {
     switch (storeKind.trim().toLowerCase(java.util.Locale.ROOT)) {
       case "chronicle":
-        return null;
+        return new StoreSettings.Embedded(
+            new ChronicleMapStore.Settings(maxEntries, averageKeyBytes, averageValueBytes, dataFile), sweepInterval);
       case "redis":
-        return RedisStore.Settings.defaults(redisUri)
-            .withTimeout(duration("--redis-timeout", redisTimeout))
+        return new StoreSettings.Redis(RedisStore.Settings.defaults(redisUri)
+            .withTimeout(redisTimeout)
             .withKeyPrefix(redisKeyPrefix)
             .withOverLimitCacheSize(redisOverLimitCache)
             .withTimeSource(TimeSource.REDIS)
-            .withStartupTimeout(duration("--redis-startup-timeout", redisStartupTimeout))
-            .withTopologyRefresh(duration("--redis-topology-refresh", redisTopologyRefresh));
+            .withStartupTimeout(redisStartupTimeout)
+            .withTopologyRefresh(redisTopologyRefresh));
       default:
         throw new IllegalArgumentException("--store must be chronicle or redis, not '" + storeKind + "'");
     }
@@ -371,11 +384,16 @@ public final class Main implements Callable<Integer> {
     throw new IllegalArgumentException("--quota-rate must be a number of at least 0 such as 0.000115, not '" + text + "'");
   }
 
-  private static Duration duration(String flag, String text) {
-    Duration d = Durations.parse(text);
-    if (d == null) {
-      throw new IllegalArgumentException(flag + " must be a positive duration such as 500ms, 10s or 1m, not '" + text + "'");
+  /** Reads a duration flag ({@code 500ms}, {@code 10s}, {@code 1m}); picocli names the flag in its error. */
+  static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
+    @Override
+    public Duration convert(String text) {
+      Duration d = Durations.parse(text);
+      if (d == null) {
+        throw new CommandLine.TypeConversionException(
+            "must be a positive duration such as 500ms, 10s or 1m, not '" + text + "'");
+      }
+      return d;
     }
-    return d;
   }
 }

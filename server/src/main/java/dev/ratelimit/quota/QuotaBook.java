@@ -5,12 +5,18 @@ import dev.ratelimit.store.CounterStore;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The dynamic quota of every organisation, kept in the {@link CounterStore} beside the counters (one
  * {@link QuotaLedger} per organisation), so that a persisted store keeps it across restarts. Used by the engine to read
- * the added quota of a {@code dynamic} rule and by the admin API to record volume and override quotas. Stateless
- * itself; thread-safe.
+ * the added quota of a {@code dynamic} rule and by the admin API to record volume and override quotas. Thread-safe.
+ *
+ * <p><b>Local copies.</b> A decision must not cost a store call of its own (on Redis, a second round trip per
+ * request), and the added quota changes only at 10-minute boundaries or by {@code SetQuota}. So {@link #added} answers
+ * from a copy of the organisation's quota for up to {@link #LOCAL_COPY_MILLIS} within one 10-minute period, and
+ * reads the ledger again after that or at the next boundary. Volume recorded or a quota overridden through this book
+ * applies at once; through another replica sharing the store, within {@link #LOCAL_COPY_MILLIS}.
  */
 public final class QuotaBook {
   /** The largest volume one {@code RecordVolume} call may carry. */
@@ -18,12 +24,26 @@ public final class QuotaBook {
   /** How far ahead of the server's clock a volume timestamp may be (it is then counted now). */
   public static final long MAX_CLOCK_SKEW_MILLIS = 60_000;
 
+  /** How long an organisation's added quota is answered from a local copy before the ledger is read again. */
+  public static final long LOCAL_COPY_MILLIS = 1_000;
+  /** Organisations whose copies are kept; beyond that, all are dropped and read again. */
+  private static final int MAX_LOCAL_COPIES = 100_000;
+
+  /** The added quota of one organisation as read at {@code readAtMillis}, in force during {@code period}. */
+  private record Copy(long added, long period, long readAtMillis) {
+    boolean answers(long nowMillis) {
+      return period == QuotaLedger.periodOf(nowMillis) && nowMillis >= readAtMillis
+          && nowMillis - readAtMillis < LOCAL_COPY_MILLIS;
+    }
+  }
+
   /** The result of {@link #record}: whether the volume counted, and the quota afterwards. */
   public record Recorded(boolean counted, Quota quota) {}
 
   private final CounterStore store;
   private final QuotaLedger ledger;
   private final ThreadLocal<CounterKey> keys;
+  private final ConcurrentHashMap<String, Copy> copies = new ConcurrentHashMap<>();
 
   /**
    * @param store where ledgers are kept
@@ -45,7 +65,19 @@ public final class QuotaBook {
    * one (a request without an organisation has no traded volume; the rule's base applies).
    */
   public long added(String org, long nowMillis) {
-    return org.isEmpty() ? 0 : get(org, nowMillis).added();
+    if (org.isEmpty()) {
+      return 0;
+    }
+    Copy copy = copies.get(org);
+    if (copy != null && copy.answers(nowMillis)) {
+      return copy.added();
+    }
+    long added = get(org, nowMillis).added();
+    if (copies.size() >= MAX_LOCAL_COPIES) {
+      copies.clear();
+    }
+    copies.put(org, new Copy(added, QuotaLedger.periodOf(nowMillis), nowMillis));
+    return added;
   }
 
   /** The quota of {@code org} at {@code nowMillis}. */
@@ -70,6 +102,7 @@ public final class QuotaBook {
     }
     long micro = usd.movePointRight(6).setScale(0, RoundingMode.HALF_UP).longValueExact();
     byte[] key = key(org);
+    copies.remove(org);
     boolean counted = store.update(key, ledger.recording(Math.min(atMillis, nowMillis), micro), nowMillis);
     return new Recorded(counted, store.update(key, ledger.reading(), nowMillis));
   }
@@ -79,12 +112,16 @@ public final class QuotaBook {
     if (added < 0 || added > QuotaLedger.MAX_ADDED) {
       throw new IllegalArgumentException("added must be between 0 and " + QuotaLedger.MAX_ADDED + ", not " + added);
     }
-    return store.update(key(org), ledger.overriding(added), nowMillis);
+    byte[] key = key(org);
+    copies.remove(org);
+    return store.update(key, ledger.overriding(added), nowMillis);
   }
 
   /** Removes the override of {@code org}: the computed quota is in force again. */
   public Quota clearOverride(String org, long nowMillis) {
-    return store.update(key(org), ledger.overriding(-1), nowMillis);
+    byte[] key = key(org);
+    copies.remove(org);
+    return store.update(key, ledger.overriding(-1), nowMillis);
   }
 
   /**

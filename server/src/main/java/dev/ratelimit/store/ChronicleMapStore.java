@@ -266,7 +266,7 @@ public final class ChronicleMapStore implements CounterStore {
     }
   }
 
-  @Override
+  /** Removes keys whose state expired at or before {@code nowMillis}; returns how many were removed. */
   public int sweepExpired(long nowMillis) {
     int[] removed = {0};
     try {
@@ -283,7 +283,7 @@ public final class ChronicleMapStore implements CounterStore {
     return removed[0];
   }
 
-  @Override
+  /** True until closed. */
   public boolean isOpen() {
     return map.isOpen();
   }
@@ -293,7 +293,7 @@ public final class ChronicleMapStore implements CounterStore {
     return map.longSize();
   }
 
-  @Override
+  /** Bytes of off-heap memory the map uses. */
   public long offHeapBytes() {
     return map.offHeapMemoryUsed();
   }

@@ -84,26 +84,8 @@ public interface CounterStore extends AutoCloseable {
    */
   <R> R update(byte[] key, StateUpdate<R> update, long nowMillis);
 
-  /** Removes keys whose state expired before {@code nowMillis}; returns how many were removed. */
-  int sweepExpired(long nowMillis);
-
-  /** Number of keys held. */
+  /** Number of keys held (for a shared Redis: all keys of its database). */
   long size();
-
-  /** Bytes of off-heap memory the store uses (0 when it holds none). */
-  long offHeapBytes();
-
-  /**
-   * True while the store can decide (for readiness). A store that cannot tell answers true and reports failures
-   * through {@link StoreException} instead.
-   */
-  default boolean isOpen() {
-    return true;
-  }
-
-  /** Runs {@code listener} whenever {@link #isOpen} may have changed (a store that cannot tell never calls it). */
-  default void onReadinessChange(Runnable listener) {
-  }
 
   @Override
   void close();

@@ -11,7 +11,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Keeps a store bounded: each {@link #sweep()} removes the keys whose window has fully aged out at the injected
+ * Keeps the embedded store bounded: each {@link #sweep()} removes the keys whose window has fully aged out at the injected
  * clock's time, so the map holds only active keys and a full map frees room again. Also publishes the store's size
  * as gauges ({@code ratelimit_store_entries}, {@code ratelimit_store_capacity_entries},
  * {@code ratelimit_store_offheap_bytes}) and the sweeps as {@code ratelimit_store_swept_keys} and
@@ -20,18 +20,18 @@ import org.slf4j.LoggerFactory;
 public final class Sweeper {
   private static final Logger log = LoggerFactory.getLogger(Sweeper.class);
 
-  private final CounterStore store;
+  private final ChronicleMapStore store;
   private final Clock clock;
   private final Counter swept;
   private final Timer sweeps;
 
   /** @param capacity the entries the store is sized for, published for alerting on how full it is */
-  public Sweeper(CounterStore store, long capacity, Clock clock, MeterRegistry registry) {
+  public Sweeper(ChronicleMapStore store, long capacity, Clock clock, MeterRegistry registry) {
     this.store = Objects.requireNonNull(store, "store");
     this.clock = Objects.requireNonNull(clock, "clock");
-    gauge(registry, "ratelimit_store_entries", "Keys (counters) held in the store", CounterStore::size);
+    gauge(registry, "ratelimit_store_entries", "Keys (counters) held in the store", ChronicleMapStore::size);
     gauge(registry, "ratelimit_store_offheap_bytes", "Off-heap memory used by the store",
-        CounterStore::offHeapBytes);
+        ChronicleMapStore::offHeapBytes);
     Gauge.builder("ratelimit_store_capacity_entries", () -> capacity)
         .description("Keys the store is sized for (--max-entries); new keys beyond it get the failure mode")
         .register(registry);
@@ -43,7 +43,7 @@ public final class Sweeper {
         .register(registry);
   }
 
-  private void gauge(MeterRegistry registry, String name, String description, ToDoubleFunction<CounterStore> read) {
+  private void gauge(MeterRegistry registry, String name, String description, ToDoubleFunction<ChronicleMapStore> read) {
     Gauge.builder(name, store, s -> {
       try {
         return read.applyAsDouble(s);

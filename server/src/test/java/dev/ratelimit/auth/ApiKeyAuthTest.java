@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.Http;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
@@ -113,11 +114,12 @@ class ApiKeyAuthTest {
     }
   }
 
-  private static RateLimitServer.Settings settings(Path keys) {
-    RateLimitServer.Settings defaults = RateLimitServer.Settings.loopbackDefaults();
-    return defaults
-        .withEdge(defaults.edge().withApiKeys(keys))
-        .withOperations(defaults.operations().withConfigCheckInterval(Duration.ofMillis(20)));
+  private static ServerSettings settings(Path keys) {
+    ServerSettings defaults = ServerSettings.loopback().build();
+    return defaults.toBuilder()
+        .apiKeys(keys)
+        .configCheckInterval(Duration.ofMillis(20))
+        .build();
   }
 
   /** Replaces the file in one step, as a deployment tool (or a Secret's symlink swap) does. */

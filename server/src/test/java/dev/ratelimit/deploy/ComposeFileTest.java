@@ -1,5 +1,6 @@
 package dev.ratelimit.deploy;
 
+import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -24,6 +25,7 @@ import picocli.CommandLine;
  * clusters name exist and expose those ports, the Envoy config it mounts parses strictly, and the
  * server's flags are ones {@link Main} accepts and point at the mounted files.
  */
+@Tag("deploy")
 class ComposeFileTest {
   /**
    * Flags of issue 14's server half (ext_authz API-key resolver), developed on another branch at the

@@ -1,5 +1,6 @@
 package dev.ratelimit.deploy;
 
+import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -25,6 +26,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 
 /** Both overlays configure the server through settings {@link Main} really reads, within their memory limits. */
+@Tag("deploy")
 class DeploymentMatchesServerTest {
   /** Chronicle Map's file for 1,000,000 counters of 48 + 142 bytes measured 243 MiB: x1.34 of the raw size. */
   private static final double STORE_OVERHEAD = 1.4;

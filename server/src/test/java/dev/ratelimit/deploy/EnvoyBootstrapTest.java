@@ -1,5 +1,6 @@
 package dev.ratelimit.deploy;
 
+import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.Test;
 import org.yaml.snakeyaml.Yaml;
 
 /** {@code envoy-config/envoy.yaml} is a valid Envoy v3 bootstrap wired to our server as documented. */
+@Tag("deploy")
 class EnvoyBootstrapTest {
   static final String ENVOY_YAML = "envoy-config/envoy.yaml";
 

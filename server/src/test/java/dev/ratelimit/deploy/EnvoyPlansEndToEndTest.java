@@ -1,10 +1,13 @@
 package dev.ratelimit.deploy;
 
+import org.junit.jupiter.api.Tag;
+import dev.ratelimit.store.StoreSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
@@ -32,6 +35,7 @@ import org.junit.jupiter.api.Test;
  * they produce go over gRPC to a real server on a loopback port that loads
  * {@code envoy-config/ratelimit/api.yaml}. Decisions and headers are those of the documented plans.
  */
+@Tag("deploy")
 class EnvoyPlansEndToEndTest {
   private static final String BLOCKED_IP = "198.51.100.66";
 
@@ -50,9 +54,10 @@ class EnvoyPlansEndToEndTest {
 
   @BeforeEach
   void start() throws Exception {
-    server = TestServer.start(RateLimitServer.Settings.loopbackDefaults()
-        .withConfigPath(Repo.file("envoy-config/ratelimit/api.yaml"))
-        .withStore(new ChronicleMapStore.Settings(50_000, 48, 260, null)), clock);
+    server = TestServer.start(ServerSettings.loopback()
+        .configPath(Repo.file("envoy-config/ratelimit/api.yaml"))
+        .store(StoreSettings.embedded(new ChronicleMapStore.Settings(50_000, 48, 260, null)))
+        .build(), clock);
   }
 
   @AfterEach

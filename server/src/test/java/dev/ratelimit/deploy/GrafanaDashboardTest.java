@@ -1,5 +1,6 @@
 package dev.ratelimit.deploy;
 
+import org.junit.jupiter.api.Tag;
 import static dev.ratelimit.testing.TestServer.descriptor;
 import static dev.ratelimit.testing.TestServer.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -9,6 +10,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ratelimit.Main;
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.Http;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
@@ -25,6 +27,7 @@ import org.junit.jupiter.api.Test;
  * The Grafana dashboard in deploy/grafana charts only series the server exports: every metric name in its queries is
  * scraped from a real server's {@code /metrics} after some traffic (no Grafana or Prometheus runs here).
  */
+@Tag("deploy")
 class GrafanaDashboardTest {
   private static final Pattern METRIC = Pattern.compile("\\b((?:ratelimit|grpc_server|jvm|process)_[a-z0-9_]+)");
 
@@ -50,7 +53,7 @@ class GrafanaDashboardTest {
     }
     assertTrue(queried.size() >= 12, "queried: " + queried);
 
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(),
+    try (TestServer server = TestServer.start(ServerSettings.loopback().build(),
         ManualClock.atRoundTime(), Main.registry())) {
       for (int i = 0; i < 70; i++) {
         server.call(request("api", descriptor("tier", "free", "org", "acme")));

@@ -1,5 +1,6 @@
 package dev.ratelimit.deploy;
 
+import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -46,6 +47,7 @@ import org.junit.jupiter.api.Test;
  * patched inbound route table give envoy.yaml's descriptors); the DestinationRule, AuthorizationPolicies
  * and gateway patches fit the filters.
  */
+@Tag("deploy")
 class IstioEnvoyFilterTest {
   /** Istio route names (virtualservice.yaml) and the envoy.yaml routes they correspond to. */
   private static final Map<String, String> ROUTES = Map.of("swap-execute", "swap_execute", "tx-submit", "tx_submit");

@@ -1,5 +1,6 @@
 package dev.ratelimit.deploy;
 
+import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -34,6 +35,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * that the Kubernetes, Istio and Prometheus Operator models read strictly, consistent with each other,
  * the policy and the server's ports.
  */
+@Tag("deploy")
 class KubernetesManifestsTest {
   static final String EMBEDDED = "deploy/overlays/embedded";
   static final String REDIS = "deploy/overlays/redis";

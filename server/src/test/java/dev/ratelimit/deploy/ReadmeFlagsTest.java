@@ -1,5 +1,6 @@
 package dev.ratelimit.deploy;
 
+import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.ratelimit.Main;
@@ -13,6 +14,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Model.OptionSpec;
 
 /** The README's flag table and the server's command line name the same flags, so neither drifts from the other. */
+@Tag("deploy")
 class ReadmeFlagsTest {
   private static final Pattern FLAG = Pattern.compile("`(--[a-z0-9-]+)`");
 

@@ -1,5 +1,6 @@
 package dev.ratelimit.deploy;
 
+import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -13,6 +14,7 @@ import org.junit.jupiter.api.Test;
  * The descriptors that the route actions of {@code envoy.yaml} produce are the ones the default
  * policy ({@code api.yaml}) expects, for keyed and keyless requests on every kind of route.
  */
+@Tag("deploy")
 class RouteDescriptorsTest {
   static RouteDescriptors routes;
 

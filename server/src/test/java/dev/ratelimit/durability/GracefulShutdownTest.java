@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.common.util.concurrent.ListenableFuture;
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.limiter.Limiter;
 import dev.ratelimit.limiter.Verdict;
 import dev.ratelimit.store.CounterStore;
@@ -95,23 +96,8 @@ class GracefulShutdownTest {
     }
 
     @Override
-    public int sweepExpired(long nowMillis) {
-      return delegate.sweepExpired(nowMillis);
-    }
-
-    @Override
     public long size() {
       return delegate.size();
-    }
-
-    @Override
-    public long offHeapBytes() {
-      return delegate.offHeapBytes();
-    }
-
-    @Override
-    public boolean isOpen() {
-      return delegate.isOpen();
     }
 
     @Override
@@ -133,8 +119,9 @@ class GracefulShutdownTest {
   @Test
   void closingDuringLoadCompletesEveryCallInFlightBeforeTheStoreCloses() throws Exception {
     AtomicReference<GatedStore> gated = new AtomicReference<>();
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults()
-        .withDrainTimeout(Duration.ofSeconds(20));
+    ServerSettings settings = ServerSettings.loopback()
+        .drainTimeout(Duration.ofSeconds(20))
+        .build();
     // The test's channels get their own event loops, so the server's connections land on different loops of its own
     // group: the blocked decision holds up only the load connection, not the health watch.
     NioEventLoopGroup clientLoops = new NioEventLoopGroup(2);

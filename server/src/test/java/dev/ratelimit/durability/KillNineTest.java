@@ -1,5 +1,6 @@
 package dev.ratelimit.durability;
 
+import org.junit.jupiter.api.Tag;
 import static dev.ratelimit.testing.TestServer.descriptor;
 import static dev.ratelimit.testing.TestServer.headers;
 import static dev.ratelimit.testing.TestServer.request;
@@ -37,6 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code failedCalls <= THREADS}. Calls sent after the kill never reach a server; they are among the failed ones and
  * only loosen the upper bound.
  */
+@Tag("process")
 class KillNineTest {
   private static final int LIMIT = 4_000;
   private static final int THREADS = 4;

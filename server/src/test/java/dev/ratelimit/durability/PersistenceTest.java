@@ -1,5 +1,6 @@
 package dev.ratelimit.durability;
 
+import dev.ratelimit.store.StoreSettings;
 import static dev.ratelimit.testing.TestServer.descriptor;
 import static dev.ratelimit.testing.TestServer.headers;
 import static dev.ratelimit.testing.TestServer.request;
@@ -7,6 +8,7 @@ import static dev.ratelimit.testing.TestServer.withHits;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
@@ -22,8 +24,9 @@ class PersistenceTest {
   @Test
   void countersSurviveARestartOnTheSameDataFile(@TempDir Path dir) throws Exception {
     ManualClock clock = ManualClock.atRoundTime();
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults()
-        .withStore(new ChronicleMapStore.Settings(10_000, 48, 260, dir.resolve("counters.dat")));
+    ServerSettings settings = ServerSettings.loopback()
+        .store(StoreSettings.embedded(new ChronicleMapStore.Settings(10_000, 48, 260, dir.resolve("counters.dat"))))
+        .build();
     RateLimitDescriptor pro = descriptor("tier", "pro", "org", "acme");
     try (TestServer first = TestServer.start(settings, clock)) {
       for (int i = 0; i < 25; i++) {

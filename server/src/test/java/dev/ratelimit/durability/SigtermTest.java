@@ -1,5 +1,7 @@
 package dev.ratelimit.durability;
 
+import org.junit.jupiter.api.Tag;
+import dev.ratelimit.store.StoreSettings;
 import static dev.ratelimit.testing.TestServer.descriptor;
 import static dev.ratelimit.testing.TestServer.headers;
 import static dev.ratelimit.testing.TestServer.request;
@@ -9,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.Main;
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.testing.Http;
 import dev.ratelimit.testing.ManualClock;
@@ -36,6 +39,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** A real server process stopped with SIGTERM drains, closes its data file cleanly and logs the way out. */
+@Tag("process")
 class SigtermTest {
   private static final Pattern STARTED =
       Pattern.compile("started on 127\\.0\\.0\\.1:(\\d+) .*admin HTTP on 127\\.0\\.0\\.1:(\\d+);");
@@ -107,8 +111,9 @@ class SigtermTest {
       process.destroyForcibly();
     }
 
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults()
-        .withStore(new ChronicleMapStore.Settings(10_000, 48, 260, data));
+    ServerSettings settings = ServerSettings.loopback()
+        .store(StoreSettings.embedded(new ChronicleMapStore.Settings(10_000, 48, 260, data)))
+        .build();
     ManualClock now = new ManualClock(System.currentTimeMillis()); // the process counted on the system clock
     try (TestServer restarted = TestServer.start(settings, now)) {
       assertEquals("7", headers(restarted.call(request("api", withHits(descriptor("tier", "pro", "org", "acme"), 0))))

@@ -6,6 +6,7 @@ import static dev.ratelimit.testing.TestServer.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.Code;
@@ -97,8 +98,10 @@ class ClientAddressKeyingTest {
   private TestServer start(ClientAddressPolicy addresses) throws Exception {
     Path policy = dir.resolve("edge.yaml");
     Files.writeString(policy, POLICY);
-    return TestServer.start(RateLimitServer.Settings.loopbackDefaults().withConfigPath(policy)
-        .withSecurity(SecuritySettings.defaults().withClientAddresses(addresses)), ManualClock.atRoundTime());
+    return TestServer.start(ServerSettings.loopback()
+        .configPath(policy)
+        .security(SecuritySettings.defaults().withClientAddresses(addresses))
+        .build(), ManualClock.atRoundTime());
   }
 
   private static Code hit(TestServer server, String address) {

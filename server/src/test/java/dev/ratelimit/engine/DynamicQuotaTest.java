@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.Timestamp;
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.proto.admin.v1.GetQuotaRequest;
 import dev.ratelimit.proto.admin.v1.QuotaResponse;
 import dev.ratelimit.proto.admin.v1.RateLimitAdminGrpc;
@@ -16,6 +17,7 @@ import dev.ratelimit.proto.admin.v1.RecordVolumeRequest;
 import dev.ratelimit.proto.admin.v1.RecordVolumeResponse;
 import dev.ratelimit.proto.admin.v1.SetQuotaRequest;
 import dev.ratelimit.store.ChronicleMapStore;
+import dev.ratelimit.store.StoreSettings;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
@@ -36,8 +38,8 @@ class DynamicQuotaTest {
 
   private final ManualClock clock = ManualClock.atRoundTime();
 
-  private static RateLimitServer.Settings settings() {
-    return RateLimitServer.Settings.loopbackDefaults().withConfigPath(DYNAMIC_TIER);
+  private static ServerSettings settings() {
+    return ServerSettings.loopback().configPath(DYNAMIC_TIER).build();
   }
 
   private static RateLimitAdminGrpc.RateLimitAdminBlockingStub admin(TestServer server) {
@@ -134,7 +136,7 @@ class DynamicQuotaTest {
 
   @Test
   void theRateIsAServerSetting() throws Exception {
-    try (TestServer server = TestServer.start(settings().withQuotaRate(new BigDecimal("0.001")), clock)) {
+    try (TestServer server = TestServer.start(settings().toBuilder().quotaRate(new BigDecimal("0.001")).build(), clock)) {
       record(server, "acme", 10_000);
       clock.advance(TEN_MINUTES);
       assertEquals(60, admittedInOneWindow(server, "acme"));
@@ -179,8 +181,9 @@ class DynamicQuotaTest {
 
   @Test
   void theQuotaSurvivesARestartOnAPersistedDataFile(@TempDir Path dir) throws Exception {
-    RateLimitServer.Settings persisted = settings()
-        .withStore(new ChronicleMapStore.Settings(10_000, 48, 260, dir.resolve("counters.dat")));
+    ServerSettings persisted = settings().toBuilder()
+        .store(StoreSettings.embedded(new ChronicleMapStore.Settings(10_000, 48, 260, dir.resolve("counters.dat"))))
+        .build();
     try (TestServer first = TestServer.start(persisted, clock)) {
       record(first, "million", 1_000_000);
       record(first, "pinned", 0);

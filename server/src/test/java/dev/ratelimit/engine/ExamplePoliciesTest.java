@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.policy.Algorithm;
 import dev.ratelimit.policy.DomainPolicy;
 import dev.ratelimit.policy.PolicyIndex;
@@ -32,7 +33,7 @@ class ExamplePoliciesTest {
   private final ManualClock clock = ManualClock.atRoundTime();
 
   private TestServer serve(String file) throws Exception {
-    return TestServer.start(RateLimitServer.Settings.loopbackDefaults().withConfigPath(EXAMPLES.resolve(file)), clock);
+    return TestServer.start(ServerSettings.loopback().configPath(EXAMPLES.resolve(file)).build(), clock);
   }
 
   /** Sends single requests at the current instant until one is rejected; returns how many were admitted. */

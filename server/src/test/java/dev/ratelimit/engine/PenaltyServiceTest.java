@@ -6,6 +6,7 @@ import static dev.ratelimit.testing.TestServer.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
@@ -33,7 +34,7 @@ class PenaltyServiceTest {
               penalty: {over_factor: 3, duration: 60s}
         """);
     ManualClock clock = ManualClock.atRoundTime();
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults().withConfigPath(policy),
+    try (TestServer server = TestServer.start(ServerSettings.loopback().configPath(policy).build(),
         clock)) {
       RateLimitDescriptor abuser = descriptor("org", "abuser");
       RateLimitDescriptor polite = descriptor("org", "polite");

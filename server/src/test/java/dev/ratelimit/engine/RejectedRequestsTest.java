@@ -7,6 +7,7 @@ import static dev.ratelimit.testing.TestServer.withHits;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.policy.PolicyReloader;
 import dev.ratelimit.policy.RejectedRequests;
 import dev.ratelimit.testing.ManualClock;
@@ -50,7 +51,7 @@ class RejectedRequestsTest {
 
   @Test
   void aFirewallRejectionDoesNotDrainTheOrganisationsPlan() throws Exception {
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback().build(), clock)) {
       fortyThroughTheFirewall(server);
       assertEquals(10, current(server, "api", FREE_ACME), "only the 10 admitted requests count in the plan");
       assertEquals(10, current(server, "api", BLOCKED_IP), "and the firewall counted no rejected one");
@@ -59,8 +60,9 @@ class RejectedRequestsTest {
 
   @Test
   void envoyproxysBehaviourIsAFlagAway() throws Exception {
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults()
-        .withRejectedRequests(RejectedRequests.COUNT_WITHIN_LIMIT), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback()
+        .rejectedRequests(RejectedRequests.COUNT_WITHIN_LIMIT)
+        .build(), clock)) {
       fortyThroughTheFirewall(server);
       assertEquals(40, current(server, "api", FREE_ACME), "count_within_limit: every request counts in the plan");
     }
@@ -78,7 +80,7 @@ class RejectedRequestsTest {
           - key: firewall
             rate_limit: {unit: minute, requests_per_unit: 1}
         """);
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults().withConfigPath(policy),
+    try (TestServer server = TestServer.start(ServerSettings.loopback().configPath(policy).build(),
         clock)) {
       for (int i = 0; i < 5; i++) {
         server.call(request("api", descriptor("plan", "p"), descriptor("firewall", "f")));
@@ -89,7 +91,7 @@ class RejectedRequestsTest {
 
   @Test
   void overridesOfOneUnitShareTheRulesCounter() throws Exception {
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback().build(), clock)) {
       RateLimitDescriptor at250 = override(FREE_ACME, 250);
       RateLimitDescriptor at300 = override(FREE_ACME, 300);
       assertEquals(Code.OK, server.call(request("api", withHits(at250, 200))).getOverallCode());
@@ -111,8 +113,10 @@ class RejectedRequestsTest {
             rate_limit: {unit: minute, requests_per_unit: %d}
         """;
     Files.writeString(policy, text.formatted(200));
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults().withConfigPath(policy)
-        .withOperations(RateLimitServer.Settings.loopbackDefaults().operations().withWatchConfig(false)), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback()
+        .configPath(policy)
+        .watchConfig(false)
+        .build(), clock)) {
       RateLimitDescriptor acme = descriptor("org", "acme");
       assertEquals(Code.OK, server.call(request("api", withHits(acme, 200))).getOverallCode());
       Files.writeString(policy, text.formatted(300));
@@ -126,7 +130,7 @@ class RejectedRequestsTest {
 
   @Test
   void durationUntilResetCarriesMilliseconds() throws Exception {
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback().build(), clock)) {
       server.call(request("api", FREE_ACME));
       clock.advance(Duration.ofMillis(58_990));
       RateLimitResponse r = server.call(request("api", withHits(FREE_ACME, 0)));
@@ -140,15 +144,16 @@ class RejectedRequestsTest {
     RateLimitDescriptor noUnit = FREE_ACME.toBuilder().setLimit(RateLimitDescriptor.RateLimitOverride.newBuilder()
         .setRequestsPerUnit(5).setUnit(RateLimitUnit.UNKNOWN)).build();
     RateLimitDescriptor plan = descriptor("tier", "free", "org", "globex");
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback().build(), clock)) {
       RateLimitResponse r = server.call(request("api", noUnit, plan));
       assertEquals(Code.OK, r.getOverallCode(), "failure mode allow");
       assertEquals(Code.OK, r.getStatuses(1).getCode());
       assertEquals(1, current(server, "api", plan), "the other descriptor was decided and counted");
       assertEquals(1.0, server.registry().get("ratelimit_descriptor_failures").counter().count());
     }
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults()
-        .withFailureMode(FailureMode.DENY), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback()
+        .failureMode(FailureMode.DENY)
+        .build(), clock)) {
       RateLimitResponse r = server.call(request("api", noUnit, plan));
       assertEquals(Code.OVER_LIMIT, r.getOverallCode(), "failure mode deny");
       assertEquals(Code.OVER_LIMIT, r.getStatuses(0).getCode());
@@ -159,8 +164,9 @@ class RejectedRequestsTest {
 
   @Test
   void aDynamicRuleWithoutAnOrganisationGetsItsBase() throws Exception {
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults()
-        .withConfigPath(DynamicQuotaTest.DYNAMIC_TIER), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback()
+        .configPath(DynamicQuotaTest.DYNAMIC_TIER)
+        .build(), clock)) {
       RateLimitDescriptor noOrg = descriptor("tier", "dynamic", "org", "");
       for (int i = 1; i <= 51; i++) {
         RateLimitResponse r = server.call(request("api", noOrg));

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
@@ -33,7 +34,7 @@ class ReplacesTest {
         """);
     RateLimitDescriptor org = descriptor("org", "acme");
     RateLimitDescriptor partner = descriptor("partner", "big");
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults().withConfigPath(policy),
+    try (TestServer server = TestServer.start(ServerSettings.loopback().configPath(policy).build(),
         ManualClock.atRoundTime())) {
       for (int i = 1; i <= 5; i++) {
         RateLimitResponse response = server.call(request("d", org, partner));

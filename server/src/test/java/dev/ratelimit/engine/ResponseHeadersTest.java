@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.policy.Algorithm;
 import dev.ratelimit.policy.RateLimitRule;
 import dev.ratelimit.policy.Unit;
@@ -81,9 +82,8 @@ class ResponseHeadersTest {
   @Test
   void theEngineWritesTheReportingDescriptorInTheChosenFormat() throws Exception {
     ManualClock clock = ManualClock.atRoundTime();
-    RateLimitServer.Settings defaults = RateLimitServer.Settings.loopbackDefaults();
-    try (TestServer server = TestServer.start(defaults.withEdge(
-        defaults.edge().withHeaders(new ResponseHeaders(Format.IETF, true, false))), clock)) {
+    ServerSettings defaults = ServerSettings.loopback().build();
+    try (TestServer server = TestServer.start(defaults.toBuilder().headers(new ResponseHeaders(Format.IETF, true, false)).build(), clock)) {
       RateLimitRequest free = request("api", descriptor("tier", "free", "org", "acme"));
       server.call(free);
       clock.advance(Duration.ofSeconds(1));
@@ -108,10 +108,8 @@ class ResponseHeadersTest {
             rate_limit: {unit: minute, requests_per_unit: 1, report_headers: false}
         """);
     for (Format format : Format.values()) {
-      RateLimitServer.Settings defaults = RateLimitServer.Settings.loopbackDefaults().withConfigPath(
-          dir.resolve("p.yaml"));
-      try (TestServer server = TestServer.start(defaults.withEdge(defaults.edge().withHeaders(
-          new ResponseHeaders(format, true, true))), ManualClock.atRoundTime())) {
+      ServerSettings defaults = ServerSettings.loopback().configPath(dir.resolve("p.yaml")).build();
+      try (TestServer server = TestServer.start(defaults.toBuilder().headers(new ResponseHeaders(format, true, true)).build(), ManualClock.atRoundTime())) {
         RateLimitRequest both = request("quiet", descriptor("open", "x"), descriptor("hidden", "y"));
         assertEquals(Code.OK, server.call(both).getOverallCode());
         RateLimitResponse over = server.call(both);

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.proto.admin.v1.Entry;
 import dev.ratelimit.proto.admin.v1.GetCounterRequest;
 import dev.ratelimit.proto.admin.v1.GetCounterResponse;
@@ -43,7 +44,7 @@ class AdminCounterTest {
           - key: org
             rate_limit: {name: hidden, unit: minute, requests_per_unit: 5, report_headers: false}
         """);
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults().withConfigPath(policy),
+    try (TestServer server = TestServer.start(ServerSettings.loopback().configPath(policy).build(),
         clock)) {
       for (int i = 0; i < 7; i++) {
         server.call(request("quiet", descriptor("org", "acme")));

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.Http;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
@@ -21,8 +22,8 @@ import org.junit.jupiter.api.Test;
 class GlobalShadowModeTest {
   @Test
   void overLimitAnswersTurnOkWhileCountingAndHeadersStayAsUsual() throws Exception {
-    RateLimitServer.Settings defaults = RateLimitServer.Settings.loopbackDefaults();
-    try (TestServer server = TestServer.start(defaults.withEdge(defaults.edge().withShadowMode(true)),
+    ServerSettings defaults = ServerSettings.loopback().build();
+    try (TestServer server = TestServer.start(defaults.toBuilder().shadowMode(true).build(),
         ManualClock.atRoundTime())) {
       RateLimitDescriptor free = descriptor("tier", "free", "org", "acme");
       RateLimitDescriptor blocked = descriptor("firewall", "per_ip", "remote_address", "198.51.100.66");

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.policy.PolicyLoader;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
@@ -34,7 +35,7 @@ class RateLimitServiceTest {
 
   @BeforeEach
   void start() throws Exception {
-    server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(), clock);
+    server = TestServer.start(ServerSettings.loopback().build(), clock);
   }
 
   @AfterEach

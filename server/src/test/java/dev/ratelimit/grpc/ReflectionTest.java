@@ -10,6 +10,7 @@ import com.google.protobuf.Descriptors.FileDescriptor;
 import com.google.protobuf.Descriptors.MethodDescriptor;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
 import io.grpc.Channel;
@@ -40,7 +41,7 @@ class ReflectionTest {
 
   @Test
   void v1alphaListsThePublicServicesAndResolvesRateLimitServiceButNotTheAdminApi() throws Exception {
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback().build(), clock)) {
       Reflection v1alpha = new V1alpha(server.channel());
       assertEquals(sorted(PUBLIC_SERVICES), services(v1alpha));
       assertShouldRateLimitResolves(v1alpha);
@@ -51,7 +52,7 @@ class ReflectionTest {
 
   @Test
   void v1ListsThePublicServicesAndResolvesRateLimitServiceButNotTheAdminApi() throws Exception {
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback().build(), clock)) {
       Reflection v1 = new V1(server.channel());
       assertEquals(sorted(PUBLIC_SERVICES), services(v1));
       assertShouldRateLimitResolves(v1);
@@ -61,7 +62,7 @@ class ReflectionTest {
 
   @Test
   void theAdminListenerReflectsTheAdminApiAndNotEnvoysService() throws Exception {
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback().build(), clock)) {
       for (Reflection reflection : List.of(new V1alpha(server.adminChannel()), new V1(server.adminChannel()))) {
         assertEquals(sorted(ADMIN_SERVICES), services(reflection));
         FileDescriptor admin = resolve(reflection, ADMIN);

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.Http;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
@@ -25,7 +26,7 @@ class AdminHttpServerTest {
 
   @BeforeEach
   void start() throws Exception {
-    server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(), clock);
+    server = TestServer.start(ServerSettings.loopback().build(), clock);
   }
 
   @AfterEach

@@ -1,5 +1,6 @@
 package dev.ratelimit.ops;
 
+import dev.ratelimit.store.StoreSettings;
 import static dev.ratelimit.testing.TestServer.descriptor;
 import static dev.ratelimit.testing.TestServer.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -7,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.engine.FailureMode;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.testing.ManualClock;
@@ -65,10 +67,11 @@ class BoundedMemoryTest {
   void aFullMapAnswersNewKeysByTheFailureModeKeepsKnownKeysAndRecoversAfterASweep(FailureMode mode)
       throws Exception {
     Files.writeString(dir.resolve("mem.yaml"), POLICY);
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults()
-        .withConfigPath(dir.resolve("mem.yaml"))
-        .withStore(new ChronicleMapStore.Settings(200, 16, 77, null))
-        .withFailureMode(mode);
+    ServerSettings settings = ServerSettings.loopback()
+        .configPath(dir.resolve("mem.yaml"))
+        .store(StoreSettings.embedded(new ChronicleMapStore.Settings(200, 16, 77, null)))
+        .failureMode(mode)
+        .build();
     PrintStream stderr = System.err;
     ByteArrayOutputStream log = new ByteArrayOutputStream();
     try (TestServer server = TestServer.start(settings, clock)) {

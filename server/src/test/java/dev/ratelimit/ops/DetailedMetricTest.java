@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.Http;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
@@ -31,9 +32,10 @@ class DetailedMetricTest {
           - key: sku
             rate_limit: {name: per_sku, unit: minute, requests_per_unit: 100}
         """);
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults()
-        .withConfigPath(dir.resolve("p.yaml"))
-        .withOperations(RateLimitServer.Settings.loopbackDefaults().operations().withDetailedMetricValues(3));
+    ServerSettings settings = ServerSettings.loopback()
+        .configPath(dir.resolve("p.yaml"))
+        .detailedMetricValues(3)
+        .build();
     try (TestServer server = TestServer.start(settings, ManualClock.atRoundTime())) {
       for (int c = 0; c < 10; c++) {
         for (int i = 0; i < 3; i++) {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.Http;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
@@ -46,9 +47,8 @@ class KeyStatsTest {
           - key: open
             rate_limit: {unlimited: true}
         """);
-    RateLimitServer.Settings defaults = RateLimitServer.Settings.loopbackDefaults().withConfigPath(
-        dir.resolve("p.yaml"));
-    try (TestServer server = TestServer.start(defaults.withEdge(defaults.edge().withNearLimitRatio(0.8)),
+    ServerSettings defaults = ServerSettings.loopback().configPath(dir.resolve("p.yaml")).build();
+    try (TestServer server = TestServer.start(defaults.toBuilder().nearLimitRatio(0.8).build(),
         ManualClock.atRoundTime())) {
       RateLimitDescriptor free = descriptor("tier", "free", "org", "acme");
       for (int i = 0; i < 50; i++) {

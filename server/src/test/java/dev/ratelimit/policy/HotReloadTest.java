@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.Http;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
@@ -62,17 +63,16 @@ class HotReloadTest {
         """.formatted(changingLimit);
   }
 
-  private TestServer start(Path config, RateLimitServer.Operations ops) throws Exception {
-    return TestServer.start(RateLimitServer.Settings.loopbackDefaults().withConfigPath(config).withOperations(ops),
-        clock);
+  private TestServer start(Path config, ServerSettings.Builder operations) throws Exception {
+    return TestServer.start(operations.configPath(config).build(), clock);
   }
 
-  private static RateLimitServer.Operations watching(Duration checkInterval) {
-    return RateLimitServer.Settings.loopbackDefaults().operations().withConfigCheckInterval(checkInterval);
+  private static ServerSettings.Builder watching(Duration checkInterval) {
+    return ServerSettings.loopback().configCheckInterval(checkInterval);
   }
 
-  private static RateLimitServer.Operations notWatching() {
-    return RateLimitServer.Settings.loopbackDefaults().operations().withWatchConfig(false);
+  private static ServerSettings.Builder notWatching() {
+    return ServerSettings.loopback().watchConfig(false);
   }
 
   /** Sends {steady, changing} in a loop from its own thread and records what it saw. */

@@ -82,4 +82,73 @@ class QuotaBookTest {
     assertEquals(0, book.added("never-seen", NEXT_PERIOD));
     assertFalse(book.get("never-seen", NEXT_PERIOD).added() != 0);
   }
+
+  @Test
+  void aDecisionReadsTheLedgerAtMostOncePerSecondAndAtEachBoundary() {
+    int[] ledgerReads = {0};
+    CounterStore counting = new CountingUpdates(store, ledgerReads);
+    QuotaBook decisions = new QuotaBook(counting, new QuotaLedger(QuotaLedger.DEFAULT_RATE), 64);
+    book.record("acme", new BigDecimal("1000000"), T0, T0);
+    for (long t = NEXT_PERIOD; t < NEXT_PERIOD + QuotaBook.LOCAL_COPY_MILLIS; t += 10) {
+      assertEquals(115, decisions.added("acme", t));
+    }
+    assertEquals(1, ledgerReads[0], "100 decisions within a second: one ledger read");
+    assertEquals(115, decisions.added("acme", NEXT_PERIOD + QuotaBook.LOCAL_COPY_MILLIS));
+    assertEquals(2, ledgerReads[0], "read again once the copy is a second old");
+    assertEquals(0, decisions.added("acme", NEXT_PERIOD + 24 * 6 * QuotaLedger.PERIOD_MILLIS));
+    assertEquals(3, ledgerReads[0], "and at a boundary, where the quota may change: the volume has aged out");
+  }
+
+  @Test
+  void anOverrideAppliesAtOnceThroughTheSameBookAndWithinASecondThroughAnother() {
+    QuotaBook otherReplica = new QuotaBook(store, new QuotaLedger(QuotaLedger.DEFAULT_RATE), 64);
+    assertEquals(0, book.added("acme", T0));
+    assertEquals(0, otherReplica.added("acme", T0));
+    book.override("acme", 40, T0 + 1);
+    assertEquals(40, book.added("acme", T0 + 1), "the book that overrode answers with it at once");
+    assertEquals(0, otherReplica.added("acme", T0 + QuotaBook.LOCAL_COPY_MILLIS - 1), "its copy is still fresh");
+    assertEquals(40, otherReplica.added("acme", T0 + QuotaBook.LOCAL_COPY_MILLIS), "a second after its read");
+    book.clearOverride("acme", T0 + 2_000);
+    assertEquals(0, book.added("acme", T0 + 2_000));
+    book.record("acme", new BigDecimal("1000000"), T0 + 2_000, T0 + 2_000);
+    assertEquals(0, book.added("acme", T0 + 2_001), "recorded volume counts from the next boundary");
+    assertEquals(115, book.added("acme", NEXT_PERIOD));
+  }
+
+  /** Counts the store updates (ledger reads and writes) made through it. */
+  private static final class CountingUpdates implements CounterStore {
+    private final CounterStore delegate;
+    private final int[] updates;
+
+    CountingUpdates(CounterStore delegate, int[] updates) {
+      this.delegate = delegate;
+      this.updates = updates;
+    }
+
+    @Override
+    public dev.ratelimit.limiter.Verdict apply(byte[] key, dev.ratelimit.limiter.Limiter limiter, long nowMillis,
+        long hits, long limit) {
+      return delegate.apply(key, limiter, nowMillis, hits, limit);
+    }
+
+    @Override
+    public void refund(byte[] key, dev.ratelimit.limiter.Limiter limiter, long nowMillis, long hits, long limit) {
+      delegate.refund(key, limiter, nowMillis, hits, limit);
+    }
+
+    @Override
+    public <R> R update(byte[] key, dev.ratelimit.store.StateUpdate<R> update, long nowMillis) {
+      updates[0]++;
+      return delegate.update(key, update, nowMillis);
+    }
+
+    @Override
+    public long size() {
+      return delegate.size();
+    }
+
+    @Override
+    public void close() {
+    }
+  }
 }

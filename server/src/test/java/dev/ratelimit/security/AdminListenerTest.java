@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.proto.admin.v1.GetQuotaRequest;
 import dev.ratelimit.proto.admin.v1.SetQuotaRequest;
 import dev.ratelimit.testing.AdminCalls;
@@ -31,7 +32,7 @@ class AdminListenerTest {
 
   @Test
   void everyAdminMethodIsUnimplementedOnThePublicPortAndWorksOnTheAdminPort() throws Exception {
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback().build(), clock)) {
       assertEquals(AdminCalls.all(Status.Code.UNIMPLEMENTED), AdminCalls.everyMethod(server.channel()));
       assertEquals(AdminCalls.all(Status.Code.OK), AdminCalls.everyMethod(server.adminChannel()));
 
@@ -44,7 +45,7 @@ class AdminListenerTest {
 
   @Test
   void theAdminListenerServesHealthButNotEnvoysRateLimitService() throws Exception {
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults(), clock)) {
+    try (TestServer server = TestServer.start(ServerSettings.loopback().build(), clock)) {
       assertEquals(ServingStatus.SERVING, HealthGrpc.newBlockingStub(server.adminChannel())
           .withDeadlineAfter(10, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance()).getStatus());
       StatusRuntimeException rls = assertThrows(StatusRuntimeException.class,
@@ -56,9 +57,9 @@ class AdminListenerTest {
 
   @Test
   void theAdminGrpcPortIsReportedAndMinusOneTurnsItOff() throws Exception {
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults();
+    ServerSettings settings = ServerSettings.loopback().build();
     try (TestServer on = TestServer.start(settings, clock);
-        TestServer off = TestServer.start(settings.withOperations(settings.operations().withAdminGrpcPort(-1)),
+        TestServer off = TestServer.start(settings.toBuilder().adminGrpcPort(-1).build(),
             clock)) {
       assertTrue(on.server().adminGrpcPort() > 0, "an ephemeral port was bound: " + on.server().adminGrpcPort());
       assertTrue(on.server().adminGrpcPort() != on.server().grpcPort());
@@ -71,9 +72,8 @@ class AdminListenerTest {
   @Test
   void anAdminGrpcPortInUseIsReportedWithTheListenerAndTheAddress() throws Exception {
     try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-      RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults();
-      RateLimitServer.Settings clash = settings.withOperations(
-          settings.operations().withAdminGrpcPort(taken.getLocalPort()));
+      ServerSettings settings = ServerSettings.loopback().build();
+      ServerSettings clash = settings.toBuilder().adminGrpcPort(taken.getLocalPort()).build();
       IOException e = assertThrows(IOException.class,
           () -> RateLimitServer.start(clash, clock, new SimpleMeterRegistry()).close());
       assertTrue(e.getMessage().startsWith("cannot listen for admin gRPC on 127.0.0.1:" + taken.getLocalPort()

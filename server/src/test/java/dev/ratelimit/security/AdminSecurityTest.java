@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.Main;
-import dev.ratelimit.bootstrap.RateLimitServer.Operations;
+import dev.ratelimit.bootstrap.ServerSettings;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -28,8 +28,8 @@ class AdminSecurityTest {
   @TempDir
   static Path dir;
 
-  private static Operations bound(String address, AdminSecurity security) {
-    return Operations.defaults().withAdminSecurity(security).withAdminBindAddress(address);
+  private static ServerSettings bound(String address, AdminSecurity security) {
+    return ServerSettings.builder().adminSecurity(security).adminBindAddress(address).build();
   }
 
   private static AdminSecurity token() throws Exception {
@@ -68,9 +68,10 @@ class AdminSecurityTest {
     for (String address : List.of("127.0.0.1", "127.0.0.2", "::1", "localhost")) {
       assertDoesNotThrow(() -> bound(address, AdminSecurity.none()), address);
     }
-    Operations off = Operations.defaults().withAdminPort(-1).withAdminGrpcPort(-1).withAdminBindAddress("0.0.0.0");
+    ServerSettings off = ServerSettings.builder().adminPort(-1).adminGrpcPort(-1).adminBindAddress("0.0.0.0").build();
     assertEquals("0.0.0.0", off.adminBindAddress());
-    assertThrows(IllegalArgumentException.class, () -> off.withAdminGrpcPort(0), "one listener on is enough");
+    assertThrows(IllegalArgumentException.class, () -> off.toBuilder().adminGrpcPort(0).build(),
+        "one listener on is enough");
     assertFalse(AdminSecurity.none().authenticates());
   }
 

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.AdminCalls;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestCertificates;
@@ -61,8 +62,8 @@ class AdminTlsTest {
   }
 
   private TestServer start(AdminSecurity security) throws Exception {
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults();
-    return TestServer.start(settings.withOperations(settings.operations().withAdminSecurity(security)), clock);
+    ServerSettings settings = ServerSettings.loopback().build();
+    return TestServer.start(settings.toBuilder().adminSecurity(security).build(), clock);
   }
 
   @Test

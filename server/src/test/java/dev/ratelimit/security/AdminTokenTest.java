@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.AdminCalls;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
@@ -57,9 +58,10 @@ class AdminTokenTest {
   }
 
   private static TestServer start(Path tokenFile, ManualClock clock) throws Exception {
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults();
-    return TestServer.start(settings.withOperations(settings.operations()
-        .withAdminSecurity(AdminSecurity.none().withTokenFile(tokenFile))), clock);
+    ServerSettings settings = ServerSettings.loopback().build();
+    return TestServer.start(settings.toBuilder()
+        .adminSecurity(AdminSecurity.none().withTokenFile(tokenFile))
+        .build(), clock);
   }
 
   @Test
@@ -117,9 +119,10 @@ class AdminTokenTest {
   @Test
   void anEmptyTokenFileStopsTheServerFromStartingAndAMissingOneIsRefusedAsASetting() throws Exception {
     Path empty = Files.writeString(dir.resolve("empty"), "\n");
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults();
-    RateLimitServer.Settings withEmpty = settings.withOperations(settings.operations()
-        .withAdminSecurity(AdminSecurity.none().withTokenFile(empty)));
+    ServerSettings settings = ServerSettings.loopback().build();
+    ServerSettings withEmpty = settings.toBuilder()
+        .adminSecurity(AdminSecurity.none().withTokenFile(empty))
+        .build();
     IOException e = assertThrows(IOException.class,
         () -> RateLimitServer.start(withEmpty, clock, new SimpleMeterRegistry()).close());
     assertTrue(e.getMessage().contains("admin token file " + empty + " is empty"), e.getMessage());

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.UInt64Value;
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestServer;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
@@ -124,7 +125,7 @@ class HostileInputTest {
   void everyHostileRequestGetsADefinedAnswerWhileValidTrafficKeepsExactCounts() throws Exception {
     Path policy = dir.resolve("api.yaml");
     Files.writeString(policy, POLICY);
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults().withConfigPath(policy),
+    try (TestServer server = TestServer.start(ServerSettings.loopback().configPath(policy).build(),
         ManualClock.atRoundTime())) {
       AtomicReference<Throwable> validFailure = new AtomicReference<>();
       Thread valid = new Thread(() -> {
@@ -170,7 +171,7 @@ class HostileInputTest {
   void aValueThatIsNotUtf8IsLimitedLikeAnyOther() throws Exception {
     Path policy = dir.resolve("api.yaml");
     Files.writeString(policy, POLICY);
-    try (TestServer server = TestServer.start(RateLimitServer.Settings.loopbackDefaults().withConfigPath(policy),
+    try (TestServer server = TestServer.start(ServerSettings.loopback().configPath(policy).build(),
         ManualClock.atRoundTime())) {
       byte[] entryOne = message(out -> {
         out.writeByteArray(1, "tier".getBytes(StandardCharsets.UTF_8));

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.testing.ManualClock;
 import dev.ratelimit.testing.TestCertificates;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.Code;
@@ -90,8 +91,9 @@ class TlsTest {
   }
 
   private static RateLimitServer start(TlsSettings tls) throws Exception {
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults()
-        .withSecurity(SecuritySettings.defaults().withTls(tls));
+    ServerSettings settings = ServerSettings.loopback()
+        .security(SecuritySettings.defaults().withTls(tls))
+        .build();
     return RateLimitServer.start(settings, ManualClock.atRoundTime(), new SimpleMeterRegistry());
   }
 

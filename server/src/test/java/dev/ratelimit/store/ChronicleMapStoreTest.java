@@ -25,9 +25,9 @@ class ChronicleMapStoreTest extends CounterStoreContract {
 
   @Override
   protected void assertStateExpiresAt(byte[] key, long nowMillis, long expiresAtMillis) {
-    assertEquals(0, store.sweepExpired(expiresAtMillis - 1), "still held just before its expiry");
+    assertEquals(0, ((ChronicleMapStore) store).sweepExpired(expiresAtMillis - 1), "still held just before its expiry");
     assertEquals(1, store.size());
-    assertEquals(1, store.sweepExpired(expiresAtMillis), "the sweeper removes it at its expiry");
+    assertEquals(1, ((ChronicleMapStore) store).sweepExpired(expiresAtMillis), "the sweeper removes it at its expiry");
     assertEquals(0, store.size());
   }
 
@@ -54,8 +54,8 @@ class ChronicleMapStoreTest extends CounterStoreContract {
     try (ChronicleMapStore store = open(null, 1_000)) {
       store.apply("old".getBytes(StandardCharsets.UTF_8), PER_MINUTE, T0, 1, 10);
       store.apply("new".getBytes(StandardCharsets.UTF_8), PER_MINUTE, T0 + 30_000, 1, 10);
-      assertEquals(0, store.sweepExpired(T0 + 60_999));
-      assertEquals(1, store.sweepExpired(T0 + 61_000));
+      assertEquals(0, ((ChronicleMapStore) store).sweepExpired(T0 + 60_999));
+      assertEquals(1, ((ChronicleMapStore) store).sweepExpired(T0 + 61_000));
       assertEquals(1, store.size());
       assertEquals(1, store.apply("new".getBytes(StandardCharsets.UTF_8), PER_MINUTE, T0 + 61_000, 0, 10).current());
     }

@@ -2,6 +2,7 @@ package dev.ratelimit.testing;
 
 import com.google.protobuf.UInt64Value;
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.store.CounterStore;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
@@ -34,19 +35,19 @@ public final class TestServer implements AutoCloseable {
     this.stub = RateLimitServiceGrpc.newBlockingStub(channel);
   }
 
-  public static TestServer start(RateLimitServer.Settings settings, ManualClock clock) throws Exception {
+  public static TestServer start(ServerSettings settings, ManualClock clock) throws Exception {
     return start(settings, clock, UnaryOperator.identity());
   }
 
   /** A server whose store is passed through {@code storeWrapper} (e.g. a slow store). */
-  public static TestServer start(RateLimitServer.Settings settings, ManualClock clock,
+  public static TestServer start(ServerSettings settings, ManualClock clock,
       UnaryOperator<CounterStore> storeWrapper) throws Exception {
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     return new TestServer(RateLimitServer.start(settings, clock, registry, storeWrapper), registry);
   }
 
   /** A server exporting its meters to {@code registry} (e.g. the one {@code Main} runs with). */
-  public static TestServer start(RateLimitServer.Settings settings, ManualClock clock,
+  public static TestServer start(ServerSettings settings, ManualClock clock,
       PrometheusMeterRegistry registry) throws Exception {
     return new TestServer(RateLimitServer.start(settings, clock, registry), registry);
   }

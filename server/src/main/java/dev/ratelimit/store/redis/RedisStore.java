@@ -745,12 +745,11 @@ public final class RedisStore implements CounterStore {
    * second (Redis down, no reachable master, {@code cluster_state:fail}, every call timing out), true again at the
    * first success. A background probe keeps this current without traffic.
    */
-  @Override
   public boolean isOpen() {
     return !closed && health.canDecide();
   }
 
-  @Override
+  /** Runs {@code listener} whenever {@link #isOpen} may have changed. */
   public void onReadinessChange(Runnable listener) {
     health.onChange(listener);
   }
@@ -781,12 +780,6 @@ public final class RedisStore implements CounterStore {
         .register(registry);
   }
 
-  /** Redis expires keys by itself: nothing to sweep. */
-  @Override
-  public int sweepExpired(long nowMillis) {
-    return 0;
-  }
-
   /**
    * Keys in the Redis database (all of them, not only this server's, unless the database is dedicated); -1 when Redis
    * cannot answer.
@@ -801,11 +794,6 @@ public final class RedisStore implements CounterStore {
       Thread.currentThread().interrupt();
       return -1;
     }
-  }
-
-  @Override
-  public long offHeapBytes() {
-    return 0;
   }
 
   @Override

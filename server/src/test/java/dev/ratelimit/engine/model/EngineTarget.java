@@ -11,6 +11,7 @@ import dev.ratelimit.engine.RateLimitEngine;
 import dev.ratelimit.engine.RequestLimits;
 import dev.ratelimit.engine.ResponseHeaders;
 import dev.ratelimit.ops.ServiceMetrics;
+import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.testing.ManualClock;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
@@ -58,7 +59,9 @@ final class EngineTarget implements ModelTarget {
 
   @Override
   public void sweep() {
-    store.sweepExpired(clock.millis());
+    if (store instanceof ChronicleMapStore embedded) { // Redis expires keys by itself
+      embedded.sweepExpired(clock.millis());
+    }
   }
 
   @Override

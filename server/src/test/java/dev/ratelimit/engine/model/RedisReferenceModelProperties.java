@@ -1,5 +1,6 @@
 package dev.ratelimit.engine.model;
 
+import net.jqwik.api.Tag;
 import dev.ratelimit.store.redis.RedisStore;
 import dev.ratelimit.store.redis.TimeSource;
 import dev.ratelimit.testing.ManualClock;
@@ -28,6 +29,7 @@ import org.opentest4j.TestAbortedException;
  * with the local over-limit cache (codes and counts must equal the model's), and once without it (every status field
  * and header must). Skipped only when {@code redis-server} is missing and {@code CI} is not {@code true}.
  */
+@Tag("redis")
 @AddLifecycleHook(RedisReferenceModelProperties.RedisInstalled.class)
 class RedisReferenceModelProperties {
   private static final AtomicInteger DOMAINS = new AtomicInteger();

@@ -1,6 +1,8 @@
 package dev.ratelimit.engine.model;
 
+import dev.ratelimit.store.StoreSettings;
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.policy.PolicyReloader;
 import dev.ratelimit.engine.FailureMode;
 import dev.ratelimit.store.ChronicleMapStore;
@@ -43,11 +45,12 @@ class ReferenceModelProperties {
     Path config = dir.resolve("model.yaml");
     Files.writeString(config, ModelPolicy.initial(false).yaml("start"));
     serverClock = ManualClock.atRoundTime();
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults()
-        .withConfigPath(config)
-        .withOperations(RateLimitServer.Settings.loopbackDefaults().operations().withWatchConfig(false))
-        .withStore(new ChronicleMapStore.Settings(200_000, 64, 120, null))
-        .withFailureMode(FailureMode.DENY);
+    ServerSettings settings = ServerSettings.loopback()
+        .configPath(config)
+        .watchConfig(false)
+        .store(StoreSettings.embedded(new ChronicleMapStore.Settings(200_000, 64, 120, null)))
+        .failureMode(FailureMode.DENY)
+        .build();
     server = TestServer.start(settings, serverClock);
   }
 

@@ -1,5 +1,6 @@
 package dev.ratelimit.store.redis;
 
+import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.store.CounterStore;
@@ -16,6 +17,7 @@ import org.junit.jupiter.api.BeforeAll;
  * The shared store contract on a real standalone {@code redis-server} started for the test class, with the script
  * taking the test's time ({@link TimeSource#CALLER}) so that explicit times work as on the embedded store.
  */
+@Tag("redis")
 abstract class AbstractRedisStoreContract extends CounterStoreContract {
   static RedisProcess redis;
   private static Path dir;

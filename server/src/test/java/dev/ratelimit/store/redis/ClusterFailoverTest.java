@@ -21,6 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
  * replica). Both stores route its slots to the promoted replica within seconds although a frozen master neither drops
  * connections nor answers MOVED; a counter on a surviving master never loses or doubles a hit.
  */
+@Tag("redis")
 @Tag("redis-failover")
 class ClusterFailoverTest {
   private static final int MASTERS = 3;

@@ -1,5 +1,6 @@
 package dev.ratelimit.store.redis;
 
+import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -27,6 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Those late calls must not count (the script refuses to run past its deadline, {@code EXPIRED}), or they would eat
  * into the limit behind the limiter's back; and Redis never admits more than the limit.
  */
+@Tag("redis")
 class RedisBurstTest {
   private static final SlidingWindowLimiter PER_MINUTE = new SlidingWindowLimiter(Duration.ofMinutes(1), 60);
   private static final int ORGS = 120;

@@ -1,5 +1,6 @@
 package dev.ratelimit.store.redis;
 
+import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.Test;
  * The shared store contract on a real three-master Redis Cluster ({@code redis-cluster://}): keys spread over the
  * nodes by their hash tag, a request's descriptors split into one script call per slot.
  */
+@Tag("redis")
 class RedisClusterStoreTest extends CounterStoreContract {
   private static List<RedisProcess> nodes;
 

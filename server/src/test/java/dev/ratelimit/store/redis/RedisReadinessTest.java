@@ -1,5 +1,6 @@
 package dev.ratelimit.store.redis;
 
+import dev.ratelimit.store.StoreSettings;
 import static dev.ratelimit.testing.TestServer.descriptor;
 import static dev.ratelimit.testing.TestServer.headers;
 import static dev.ratelimit.testing.TestServer.request;
@@ -7,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.engine.FailureMode;
 import dev.ratelimit.testing.Http;
 import dev.ratelimit.testing.ManualClock;
@@ -34,6 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code cluster_state:fail} and every key fails; {@code /readyz}, gRPC health and {@code ratelimit_redis_healthy}
  * then say not ready (without any traffic: a background probe notices), and ready again once the node is back.
  */
+@Tag("redis")
 @Tag("redis-failover")
 class RedisReadinessTest {
   private static final String POLICY = """
@@ -63,10 +66,11 @@ class RedisReadinessTest {
     nodes = RedisProcess.startCluster(dir.resolve("cluster"), 3, false, 1000);
     Files.writeString(dir.resolve("policy.yaml"), POLICY);
     String uri = "redis-cluster://127.0.0.1:" + nodes.get(0).port() + ",127.0.0.1:" + nodes.get(1).port();
-    server = TestServer.start(RateLimitServer.Settings.loopbackDefaults()
-        .withConfigPath(dir.resolve("policy.yaml"))
-        .withFailureMode(FailureMode.ALLOW)
-        .withRedis(RedisStore.Settings.defaults(uri).withTimeout(Duration.ofMillis(500))),
+    server = TestServer.start(ServerSettings.loopback()
+        .configPath(dir.resolve("policy.yaml"))
+        .failureMode(FailureMode.ALLOW)
+        .store(StoreSettings.redis(RedisStore.Settings.defaults(uri).withTimeout(Duration.ofMillis(500))))
+        .build(),
         new ManualClock(System.currentTimeMillis()));
     assertEquals(200, Http.get(server.admin("/readyz")).statusCode());
     assertEquals(ServingStatus.SERVING, health());

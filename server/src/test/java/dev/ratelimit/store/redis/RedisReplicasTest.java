@@ -1,5 +1,7 @@
 package dev.ratelimit.store.redis;
 
+import org.junit.jupiter.api.Tag;
+import dev.ratelimit.store.StoreSettings;
 import static dev.ratelimit.testing.TestServer.descriptor;
 import static dev.ratelimit.testing.TestServer.headers;
 import static dev.ratelimit.testing.TestServer.request;
@@ -7,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
+import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.proto.admin.v1.RateLimitAdminGrpc;
 import dev.ratelimit.proto.admin.v1.RecordVolumeRequest;
 import dev.ratelimit.engine.FailureMode;
@@ -37,6 +40,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Whole servers (gRPC, engine, Redis store on Redis's clock) sharing one real {@code redis-server}: replicas enforce
  * one limit together, and a Redis outage is answered by the failure mode and recovered from automatically.
  */
+@Tag("redis")
 class RedisReplicasTest {
   private static final String POLICY = """
       domain: shared
@@ -68,13 +72,14 @@ class RedisReplicasTest {
   }
 
   private TestServer server(FailureMode failureMode, Duration redisTimeout) throws Exception {
-    return server(RateLimitServer.Settings.loopbackDefaults()
-        .withConfigPath(dir.resolve("policy.yaml"))
-        .withFailureMode(failureMode)
-        .withRedis(RedisStore.Settings.defaults(redis.uri()).withTimeout(redisTimeout)), clock);
+    return server(ServerSettings.loopback()
+        .configPath(dir.resolve("policy.yaml"))
+        .failureMode(failureMode)
+        .store(StoreSettings.redis(RedisStore.Settings.defaults(redis.uri()).withTimeout(redisTimeout)))
+        .build(), clock);
   }
 
-  private TestServer server(RateLimitServer.Settings settings, ManualClock serverClock) throws Exception {
+  private TestServer server(ServerSettings settings, ManualClock serverClock) throws Exception {
     TestServer server = TestServer.start(settings, serverClock);
     servers.add(server);
     return server;
@@ -129,10 +134,11 @@ class RedisReplicasTest {
   void volumeRecordedThroughOneReplicaRaisesTheDynamicLimitOnBoth() throws Exception {
     // Both replicas on one (test-driven) clock, passed to Redis, so the 10-minute recomputation can be reached.
     ManualClock shared = ManualClock.atRoundTime();
-    RateLimitServer.Settings settings = RateLimitServer.Settings.loopbackDefaults()
-        .withConfigPath(Path.of("../envoy-config/ratelimit/examples/dynamic-tier.yaml"))
-        .withRedis(RedisStore.Settings.defaults(redis.uri()).withTimeout(Duration.ofSeconds(5))
-            .withTimeSource(TimeSource.CALLER));
+    ServerSettings settings = ServerSettings.loopback()
+        .configPath(Path.of("../envoy-config/ratelimit/examples/dynamic-tier.yaml"))
+        .store(StoreSettings.redis(RedisStore.Settings.defaults(redis.uri()).withTimeout(Duration.ofSeconds(5))
+            .withTimeSource(TimeSource.CALLER)))
+        .build();
     TestServer a = server(settings, shared);
     TestServer b = server(settings, shared);
     RateLimitAdminGrpc.newBlockingStub(a.adminChannel()).withDeadlineAfter(10, TimeUnit.SECONDS)

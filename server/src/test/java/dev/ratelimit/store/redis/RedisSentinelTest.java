@@ -1,5 +1,6 @@
 package dev.ratelimit.store.redis;
 
+import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -19,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  * one Sentinel. When the master dies, Sentinel promotes the replica and the store follows it by itself. (The failover
  * cases under traffic are {@link SentinelFailoverTest}.)
  */
+@Tag("redis")
 class RedisSentinelTest {
   private static final long T0 = 1_767_225_600_000L;
   private static final SlidingWindowLimiter PER_MINUTE = new SlidingWindowLimiter(Duration.ofMinutes(1), 60);

@@ -21,6 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
  * hand. Both stores follow the promoted replica within seconds, every answer comes within the timeout, and no counted
  * hit is lost beyond the documented window (see {@link FailoverScenario}).
  */
+@Tag("redis")
 @Tag("redis-failover")
 class SentinelFailoverTest {
   private static final String NAME = "ratelimit";
