@@ -30,7 +30,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Which one descriptor supplies the {@code x-ratelimit-*} headers (DESIGN §4), on the engine itself with a real
+ * Which one descriptor supplies the {@code x-ratelimit-*} headers (docs/algorithms.md, response), on the engine itself with a real
  * embedded store and a manual clock: on OVER_LIMIT the over-limit descriptor with the latest reset, on OK the one with
  * the fewest remaining, the first of equals, never a shadow-mode or {@code report_headers: false} rule.
  */

@@ -12,7 +12,7 @@ import java.security.MessageDigest;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
-/** The store key of a counter (DESIGN §6): length-prefixed parts, and a digest form for keys over the maximum. */
+/** The store key of a counter (docs/algorithms.md): length-prefixed parts, and a digest form for keys over the maximum. */
 class CounterKeyTest {
   private static final int SHAPE = 0x0A0B0C0D;
 

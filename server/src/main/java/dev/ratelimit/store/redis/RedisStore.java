@@ -40,7 +40,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The shared store (DESIGN §7): limiter state in Redis (standalone, Sentinel or Cluster), so that several replicas
+ * The shared store (docs/redis.md): limiter state in Redis (standalone, Sentinel or Cluster), so that several replicas
  * enforce one limit together. Each decision is one atomic Lua script ({@code ratelimit.lua}, loaded once and called
  * by SHA) implementing exactly the algorithms of {@code dev.ratelimit.limiter}; all descriptors of one request go in
  * one call (one per hash slot on a cluster, sent together), so a request costs one round trip. Updates computed in
