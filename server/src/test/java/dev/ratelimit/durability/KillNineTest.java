@@ -45,7 +45,8 @@ class KillNineTest {
   private static final RateLimitDescriptor CLIENT = descriptor("client", "acme");
 
   @Test
-  @Timeout(value = 150, unit = TimeUnit.SECONDS)
+  // Five server JVMs start in turn; on a 2-core machine shared with other builds one start has taken over 60 s.
+  @Timeout(value = 400, unit = TimeUnit.SECONDS)
   void everyAcknowledgedHitSurvivesSigkillAndTheWindowStillRejects(@TempDir Path dir) throws Exception {
     Path policy = dir.resolve("policy.yaml");
     // An hour-long window: nothing ages out while the test runs.
