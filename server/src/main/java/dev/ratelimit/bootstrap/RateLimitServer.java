@@ -5,7 +5,7 @@ import dev.ratelimit.auth.ApiKeyFile;
 import dev.ratelimit.engine.RateLimitEngine;
 import dev.ratelimit.grpc.AdminGrpcService;
 import dev.ratelimit.grpc.GlobalShadowMode;
-import dev.ratelimit.grpc.GrpcCallMetrics;
+import dev.ratelimit.grpc.Listeners;
 import dev.ratelimit.grpc.MalformedRequestGuard;
 import dev.ratelimit.grpc.NoopRateLimitService;
 import dev.ratelimit.grpc.RateLimitGrpcService;
@@ -25,7 +25,6 @@ import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.StoreBackend;
 import io.envoyproxy.envoy.service.auth.v3.AuthorizationGrpc;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitServiceGrpc;
-import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
@@ -33,14 +32,10 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
-import io.grpc.protobuf.services.ProtoReflectionService;
-import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
@@ -53,6 +48,9 @@ import org.slf4j.LoggerFactory;
  * gRPC port with Envoy's RateLimitService, health and reflection, the admin gRPC listener, the policy watcher and the
  * admin HTTP port) and stops it gracefully, in reverse order of start. The admin API is never served on the public
  * port. With {@link ServerSettings#noop()} the gRPC port answers OK to everything and nothing else is built.
+ *
+ * <p>Longer than the other classes because it is the one place that knows every part, the order they start in, and
+ * how a graceful shutdown drains them; each part's own work lives in its package.
  */
 public final class RateLimitServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(RateLimitServer.class);
@@ -115,17 +113,13 @@ public final class RateLimitServer implements AutoCloseable {
         settings.security().tls()));
     tls = transport.tls();
     adminAccess = components.add("admin access", AdminAccess.open(settings.adminSecurity()));
-    // Requests above the size bound are refused (RESOURCE_EXHAUSTED) before they are parsed.
-    NettyServerBuilder builder = NettyServerBuilder
-        .forAddress(new InetSocketAddress(settings.bindAddress(), settings.grpcPort()), transport.credentials())
-        .maxInboundMessageSize(settings.security().maxRequestBytes())
-        .addService(health.getHealthService())
-        .intercept(new GrpcCallMetrics(registry, "grpc"));
-    reflection().forEach(builder::addService);
+    NettyServerBuilder builder = Listeners.grpc(settings.bindAddress(), settings.grpcPort(), transport.credentials(),
+        settings.security().maxRequestBytes(), health, registry, "grpc");
+    Listeners.reflection().forEach(builder::addService);
     if (settings.noop()) {
       startAdminHttp(registry, null);
       // The baseline decides nothing: like the embedded store, it answers on the event loop.
-      grpc = listen("gRPC", settings.bindAddress(), settings.grpcPort(),
+      grpc = Listeners.bind("gRPC", settings.bindAddress(), settings.grpcPort(),
           () -> builder.directExecutor().addService(new NoopRateLimitService()).build().start());
       components.onStop("gRPC listener", () -> drain("gRPC", grpc));
       return;
@@ -171,10 +165,10 @@ public final class RateLimitServer implements AutoCloseable {
     if (backend.decidesWithoutWaiting()) {
       builder.directExecutor();
     }
-    grpc = listen("gRPC", settings.bindAddress(), settings.grpcPort(), () -> builder.build().start());
+    grpc = Listeners.bind("gRPC", settings.bindAddress(), settings.grpcPort(), () -> builder.build().start());
     components.onStop("gRPC listener", () -> drain("gRPC", grpc));
     if (settings.adminGrpcPort() >= 0) {
-      adminGrpc = listen("admin gRPC", settings.adminBindAddress(), settings.adminGrpcPort(),
+      adminGrpc = Listeners.bind("admin gRPC", settings.adminBindAddress(), settings.adminGrpcPort(),
           () -> startAdminGrpc(engine, registry));
       components.onStop("admin gRPC listener", () -> drain("admin gRPC", adminGrpc));
     }
@@ -192,7 +186,7 @@ public final class RateLimitServer implements AutoCloseable {
   private void startAdminHttp(MeterRegistry registry, PolicyReloader reloader)
       throws IOException {
     if (settings.adminPort() >= 0) {
-      admin = components.add("admin HTTP", listen("admin HTTP", settings.adminBindAddress(), settings.adminPort(),
+      admin = components.add("admin HTTP", Listeners.bind("admin HTTP", settings.adminBindAddress(), settings.adminPort(),
           () -> AdminHttpServer.start(settings.adminBindAddress(), settings.adminPort(), registry, this::readiness,
               reloader, adminAccess)));
     }
@@ -205,44 +199,11 @@ public final class RateLimitServer implements AutoCloseable {
   private Server startAdminGrpc(RateLimitEngine engine, MeterRegistry registry)
       throws IOException {
     ServerInterceptor guard = adminAccess.interceptor();
-    NettyServerBuilder builder = NettyServerBuilder
-        .forAddress(new InetSocketAddress(settings.adminBindAddress(), settings.adminGrpcPort()),
-            adminAccess.credentials())
-        .maxInboundMessageSize(settings.security().maxRequestBytes())
-        .addService(health.getHealthService())
-        .addService(ServerInterceptors.intercept(new AdminGrpcService(engine), guard))
-        .intercept(new GrpcCallMetrics(registry, "admin_grpc"));
-    reflection().forEach(service -> builder.addService(ServerInterceptors.intercept(service, guard)));
+    NettyServerBuilder builder = Listeners.grpc(settings.adminBindAddress(), settings.adminGrpcPort(),
+            adminAccess.credentials(), settings.security().maxRequestBytes(), health, registry, "admin_grpc")
+        .addService(ServerInterceptors.intercept(new AdminGrpcService(engine), guard));
+    Listeners.reflection().forEach(service -> builder.addService(ServerInterceptors.intercept(service, guard)));
     return builder.build().start();
-  }
-
-  /** Server reflection in both versions: v1, and the deprecated v1alpha that ghz and older grpcurl ask for. */
-  @SuppressWarnings("deprecation")
-  private static List<BindableService> reflection() {
-    return List.of(ProtoReflectionServiceV1.newInstance(), ProtoReflectionService.newInstance());
-  }
-
-  /** Starting a listener, which may fail to bind. */
-  private interface Listen<T> {
-    T start() throws IOException;
-  }
-
-  /**
-   * Starts a listener; a bind failure (port in use, address not local) is reported with the listener's name and
-   * address rather than the transport's wording, e.g. "cannot listen for admin gRPC on 127.0.0.1:9091: Address
-   * already in use".
-   */
-  private static <T> T listen(String listener, String address, int port, Listen<T> start) throws IOException {
-    try {
-      return start.start();
-    } catch (IOException e) {
-      Throwable cause = e;
-      while (cause.getCause() != null) {
-        cause = cause.getCause();
-      }
-      throw new IOException("cannot listen for " + listener + " on " + address + ":" + port + ": "
-          + cause.getMessage(), e);
-    }
   }
 
   private void logStart() {
