@@ -39,7 +39,11 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** Command line entry point: flags (each with an environment variable), start, and shutdown on SIGTERM. */
+/**
+ * Command line entry point: flags (each with an environment variable), start, and shutdown on SIGTERM. Long only
+ * because each of its fifty flags is one annotated field with its help text; what the flags mean is decided in
+ * {@link ServerSettings} and the parts it configures.
+ */
 @Command(
     name = "ratelimit-server",
     mixinStandardHelpOptions = true,

@@ -17,7 +17,7 @@ import java.util.Objects;
 /**
  * Everything the server is started with, immutable and checked as a whole when built. Made by a {@link Builder}:
  * {@link #builder()} for production defaults, {@link #loopback()} for ephemeral loopback ports (tests),
- * {@link #toBuilder()} to change a few settings of another.
+ * {@link #toBuilder()} to change a few settings of another. Long only because of one builder method per setting.
  *
  * @param bindAddress address of the gRPC port ({@code 0.0.0.0} for all)
  * @param grpcPort gRPC port, 0 for an ephemeral one

@@ -11,6 +11,9 @@ package dev.ratelimit.engine;
  * ({@code ::ffff:192.0.2.1}) and the NAT64 well-known prefix ({@code 64:ff9b::192.0.2.1}, RFC 6052) are the IPv4
  * client they carry. IPv6 text is written per RFC 5952 (lower case, no leading zeros, the longest run of two or more
  * zero groups as {@code ::}).
+ *
+ * <p>Over 250 lines because an allocation-free parser and writer of both address families is one piece: splitting
+ * IPv4 from IPv6 would split the mapped and NAT64 forms that join them.
  */
 public final class ClientAddress {
   private static final long MAPPED_V4 = 0x0000_FFFFL;

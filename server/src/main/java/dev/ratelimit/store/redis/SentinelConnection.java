@@ -44,6 +44,9 @@ import org.slf4j.LoggerFactory;
  *
  * The connection to the old master is closed when decisions move, so nothing is written to it afterwards, frozen or
  * not. Blocking work (asking Sentinels, connecting) runs on a thread of its own, never on a request's.
+ *
+ * <p>Over 250 lines because following a failover is one state machine (announcements, failed calls, periodic
+ * checks, moving and closing connections) that reads best in one place.
  */
 final class SentinelConnection extends RedisConnection {
   private static final Logger log = LoggerFactory.getLogger(RedisStore.class);
