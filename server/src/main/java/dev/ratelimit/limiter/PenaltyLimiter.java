@@ -35,13 +35,16 @@ public final class PenaltyLimiter implements Limiter {
   private static final int OWN_BYTES = 3 * Long.BYTES;
 
   /**
-   * @param inner the rule's algorithm
+   * @param inner the rule's algorithm: a counting one (not a penalty, not unlimited)
    * @param overFactor at least 1; 1 means the first rejected request starts the penalty
    * @param duration how long a penalty lasts, at least 1 ms
    * @param window the window rejected hits are counted in, at least 1 ms
    */
   public PenaltyLimiter(Limiter inner, BigDecimal overFactor, Duration duration, Duration window) {
     this.inner = Objects.requireNonNull(inner, "inner");
+    if (inner instanceof PenaltyLimiter || inner instanceof UnlimitedLimiter) {
+      throw new IllegalArgumentException("a penalty wraps a counting algorithm, not " + inner);
+    }
     if (overFactor.compareTo(BigDecimal.ONE) < 0) {
       throw new IllegalArgumentException("the over factor must be at least 1, not " + overFactor);
     }
@@ -208,6 +211,11 @@ public final class PenaltyLimiter implements Limiter {
     public void putByte(int offset, byte value) {
       state.putByte(at(offset), value);
     }
+  }
+
+  @Override
+  public <R> R accept(Visitor<R> visitor) {
+    return visitor.penalty(this);
   }
 
   /** Equal when the wrapped algorithm and the penalty parameters are. */

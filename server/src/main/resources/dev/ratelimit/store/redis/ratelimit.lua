@@ -162,7 +162,7 @@ end
 -- (capacity at the last write). The capacity is the limit; the initial tokens may exceed it, refills never go above
 -- it. A key whose forget time has come (e <= now, on this script's clock) is a new bucket, whether or not Redis has
 -- expired it yet: the TTL only frees memory, it never decides.
-local NEVER = 2 ^ 53 -- a forget time this far means never (TokenBucketLimiter.NEVER)
+local NEVER = 2 ^ 53 -- a forget time this far means never (TokenBucketLimiter.NEVER, Limiter.MAX_EXACT)
 
 local function token_bucket(key, now, hits, limit, params)
   local initial = tonumber(params[1])
@@ -241,9 +241,17 @@ local function token_bucket_refund(key, now, hits, limit, params)
   redis.call('HSET', key, 't', int(refunded), 'e', int(math.min(start + intervals * tonumber(params[3]), NEVER)))
 end
 
-local algorithms = { sliding_window = sliding_window, fixed_window = fixed_window, token_bucket = token_bucket }
+-- UnlimitedLimiter: admits everything and keeps nothing.
+local function unlimited(key, now, hits, limit, params)
+  return 0, 0, limit, now
+end
+
+local algorithms = {
+  sliding_window = sliding_window, fixed_window = fixed_window, token_bucket = token_bucket, unlimited = unlimited
+}
 local refunds = {
-  sliding_window = sliding_window_refund, fixed_window = fixed_window_refund, token_bucket = token_bucket_refund
+  sliding_window = sliding_window_refund, fixed_window = fixed_window_refund, token_bucket = token_bucket_refund,
+  unlimited = function() end
 }
 
 -- The key's expiry on the script's clock (0 when it has none or does not exist).
