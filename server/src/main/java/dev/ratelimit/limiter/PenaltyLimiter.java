@@ -141,13 +141,19 @@ public final class PenaltyLimiter implements Limiter {
     return verdict;
   }
 
-  /** Takes back admitted hits from the wrapped algorithm; a penalty and its rejected hits stay as they are. */
+  /**
+   * Takes back admitted hits from the wrapped algorithm; a penalty and its rejected hits stay as they are. A key that
+   * never had a rejection holds only the wrapped algorithm's state, and expires as that says (at once when the refund
+   * forgot it).
+   */
   @Override
   public void refund(StateBuffer state, long nowMillis, long hits, long limit) {
     long expiry = state.getLong(StateBuffer.EXPIRES_AT);
     inner.refund(new Inner(state), nowMillis, hits, limit);
-    // The wrapped algorithm may move the shared expiry earlier; the penalty's fields must outlive it.
-    state.putLong(StateBuffer.EXPIRES_AT, Math.max(expiry, state.getLong(StateBuffer.EXPIRES_AT)));
+    // The wrapped algorithm may move the shared expiry earlier; the penalty's fields, once written, must outlive it.
+    if (state.getLong(REJECTED_WINDOW) != 0 || state.getLong(PENALTY_UNTIL) != 0) {
+      state.putLong(StateBuffer.EXPIRES_AT, Math.max(expiry, state.getLong(StateBuffer.EXPIRES_AT)));
+    }
   }
 
   private static Verdict penalised(Verdict counted, long until) {
