@@ -96,7 +96,6 @@ public record PolicyDiff(List<String> added, List<String> removed, List<Change> 
     return rules;
   }
 
-
   /** Every component of the rule record that differs, so fields added to the record later are reported too. */
   private static List<String> changedFields(RateLimitRule was, RateLimitRule now) {
     List<String> fields = new ArrayList<>();

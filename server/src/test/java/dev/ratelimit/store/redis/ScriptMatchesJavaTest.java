@@ -55,9 +55,11 @@ import net.jqwik.api.lifecycle.AfterContainer;
  * {@code t} the test sets each key's Redis TTL to its expiry minus {@code t}, deleting it when that has come, exactly
  * as a Redis whose clock read {@code t} would, while the embedded store sweeps at {@code t}; after the operation it
  * reads the TTL back, rounded up to the unit (the few real milliseconds elapsed are far below one).
+ *
+ * <p>Named {@code *Test}, not {@code *Properties}, so that Surefire's default includes run it in {@code mvn verify}.
  */
 @AddLifecycleHook(RedisInstalled.class)
-class ScriptMatchesJavaProperties {
+class ScriptMatchesJavaTest {
   private static final long UNIT = 1L << 16;
   private static final long START = UNIT * (1_767_225_600_000L / UNIT); // early 2026
   private static final int KEYS = 3;
