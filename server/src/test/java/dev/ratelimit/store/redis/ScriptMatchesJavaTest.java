@@ -35,6 +35,7 @@ import net.jqwik.api.Combinators;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
+import net.jqwik.api.Tag;
 import net.jqwik.api.Tuple;
 import net.jqwik.api.lifecycle.AddLifecycleHook;
 import net.jqwik.api.lifecycle.AfterContainer;
@@ -58,6 +59,7 @@ import net.jqwik.api.lifecycle.AfterContainer;
  *
  * <p>Named {@code *Test}, not {@code *Properties}, so that Surefire's default includes run it in {@code mvn verify}.
  */
+@Tag("redis")
 @AddLifecycleHook(RedisInstalled.class)
 class ScriptMatchesJavaTest {
   private static final long UNIT = 1L << 16;
