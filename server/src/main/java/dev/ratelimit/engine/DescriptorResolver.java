@@ -1,7 +1,6 @@
 package dev.ratelimit.engine;
 
 import dev.ratelimit.ops.ServiceMetrics;
-import dev.ratelimit.policy.Algorithm;
 import dev.ratelimit.policy.DescriptorNode;
 import dev.ratelimit.policy.DomainPolicy;
 import dev.ratelimit.policy.PolicyIndex;
@@ -16,7 +15,6 @@ import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import java.util.EnumMap;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -182,8 +180,7 @@ final class DescriptorResolver {
       throw new IllegalArgumentException("descriptor " + index + ": the limit override has no valid unit");
     }
     String name = matched == null ? "override_" + unit.name().toLowerCase(Locale.ROOT) : matched.name();
-    return new RateLimitRule("override/" + unit, name, 0, unit, unit.length(), Algorithm.SLIDING_WINDOW,
-        overrideLimiters.get(unit), false, false, true, false, List.of());
+    return RateLimitRule.builder("override/" + unit).name(name).unit(unit).limiter(overrideLimiters.get(unit)).build();
   }
 
   /**

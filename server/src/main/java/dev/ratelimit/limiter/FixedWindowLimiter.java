@@ -70,6 +70,11 @@ public final class FixedWindowLimiter implements Limiter {
     }
   }
 
+  @Override
+  public <R> R accept(Visitor<R> visitor) {
+    return visitor.fixedWindow(this);
+  }
+
   /** Equal when the windows are: such limiters count identically. */
   @Override
   public boolean equals(Object o) {

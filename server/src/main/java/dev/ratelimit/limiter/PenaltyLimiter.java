@@ -35,13 +35,16 @@ public final class PenaltyLimiter implements Limiter {
   private static final int OWN_BYTES = 3 * Long.BYTES;
 
   /**
-   * @param inner the rule's algorithm
+   * @param inner the rule's algorithm: a counting one (not a penalty, not unlimited)
    * @param overFactor at least 1; 1 means the first rejected request starts the penalty
    * @param duration how long a penalty lasts, at least 1 ms
    * @param window the window rejected hits are counted in, at least 1 ms
    */
   public PenaltyLimiter(Limiter inner, BigDecimal overFactor, Duration duration, Duration window) {
     this.inner = Objects.requireNonNull(inner, "inner");
+    if (inner instanceof PenaltyLimiter || inner instanceof UnlimitedLimiter) {
+      throw new IllegalArgumentException("a penalty wraps a counting algorithm, not " + inner);
+    }
     if (overFactor.compareTo(BigDecimal.ONE) < 0) {
       throw new IllegalArgumentException("the over factor must be at least 1, not " + overFactor);
     }
@@ -138,13 +141,19 @@ public final class PenaltyLimiter implements Limiter {
     return verdict;
   }
 
-  /** Takes back admitted hits from the wrapped algorithm; a penalty and its rejected hits stay as they are. */
+  /**
+   * Takes back admitted hits from the wrapped algorithm; a penalty and its rejected hits stay as they are. A key that
+   * never had a rejection holds only the wrapped algorithm's state, and expires as that says (at once when the refund
+   * forgot it).
+   */
   @Override
   public void refund(StateBuffer state, long nowMillis, long hits, long limit) {
     long expiry = state.getLong(StateBuffer.EXPIRES_AT);
     inner.refund(new Inner(state), nowMillis, hits, limit);
-    // The wrapped algorithm may move the shared expiry earlier; the penalty's fields must outlive it.
-    state.putLong(StateBuffer.EXPIRES_AT, Math.max(expiry, state.getLong(StateBuffer.EXPIRES_AT)));
+    // The wrapped algorithm may move the shared expiry earlier; the penalty's fields, once written, must outlive it.
+    if (state.getLong(REJECTED_WINDOW) != 0 || state.getLong(PENALTY_UNTIL) != 0) {
+      state.putLong(StateBuffer.EXPIRES_AT, Math.max(expiry, state.getLong(StateBuffer.EXPIRES_AT)));
+    }
   }
 
   private static Verdict penalised(Verdict counted, long until) {
@@ -208,6 +217,11 @@ public final class PenaltyLimiter implements Limiter {
     public void putByte(int offset, byte value) {
       state.putByte(at(offset), value);
     }
+  }
+
+  @Override
+  public <R> R accept(Visitor<R> visitor) {
+    return visitor.penalty(this);
   }
 
   /** Equal when the wrapped algorithm and the penalty parameters are. */

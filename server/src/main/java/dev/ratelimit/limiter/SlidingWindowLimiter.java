@@ -208,6 +208,11 @@ public final class SlidingWindowLimiter implements Limiter {
     return SLOTS + width * (int) Math.floorMod(slot, (long) ringSize);
   }
 
+  @Override
+  public <R> R accept(Visitor<R> visitor) {
+    return visitor.slidingWindow(this);
+  }
+
   /** Equal when the window and slots are: such limiters count identically. */
   @Override
   public boolean equals(Object o) {

@@ -33,8 +33,8 @@ import java.util.Objects;
  *
  * <p>State (40 bytes, little-endian longs): {@code [0]} expiry millis for the sweeper (the forget time, or later when
  * a wrapper such as a penalty needs the key longer), {@code [8]} tokens, {@code [16]} start of the current refill
- * interval (epoch millis), {@code [24]} forget time (epoch millis, capped at 2<sup>53</sup> so that the Lua twin holds
- * it exactly), {@code [32]} capacity at the last write. All zero = a key never seen.
+ * interval (epoch millis), {@code [24]} forget time (epoch millis, capped at {@link Limiter#MAX_EXACT} so that the Lua
+ * twin holds it exactly), {@code [32]} capacity at the last write. All zero = a key never seen.
  */
 public final class TokenBucketLimiter implements Limiter {
   private static final int TOKENS = 8;
@@ -43,7 +43,7 @@ public final class TokenBucketLimiter implements Limiter {
   private static final int CAPACITY = 32;
   private static final int SIZE = 40;
   /** A forget time this far (the year 287,396) means never; exact in the doubles of the Redis script. */
-  static final long NEVER = 1L << 53;
+  static final long NEVER = MAX_EXACT;
 
   private final long initialTokens;
   private final long refillTokens;
@@ -175,6 +175,11 @@ public final class TokenBucketLimiter implements Limiter {
 
   private static long ceilDiv(long a, long b) {
     return a <= 0 ? 0 : (a - 1) / b + 1;
+  }
+
+  @Override
+  public <R> R accept(Visitor<R> visitor) {
+    return visitor.tokenBucket(this);
   }
 
   /** Equal when the initial tokens and refill are: such limiters count identically. */

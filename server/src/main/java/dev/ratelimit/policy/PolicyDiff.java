@@ -54,7 +54,7 @@ public record PolicyDiff(List<String> added, List<String> removed, List<Change> 
       if (was == null) {
         added.add(e.getKey());
       } else if (!was.equals(e.getValue())) {
-        changed.add(new Change(e.getKey(), changedFields(was, e.getValue()), countersKept(was, e.getValue())));
+        changed.add(new Change(e.getKey(), changedFields(was, e.getValue()), e.getValue().sharesCountersWith(was)));
       }
     }
     for (String id : old.keySet()) {
@@ -94,13 +94,6 @@ public record PolicyDiff(List<String> added, List<String> removed, List<Change> 
       rules.putAll(domain.rulesById());
     }
     return rules;
-  }
-
-  private static boolean countersKept(RateLimitRule was, RateLimitRule now) {
-    if (was.limiter() == null || now.limiter() == null) {
-      return was.limiter() == now.limiter(); // unlimited rules hold no counters
-    }
-    return now.sharesCountersWith(was);
   }
 
   /** Every component of the rule record that differs, so fields added to the record later are reported too. */

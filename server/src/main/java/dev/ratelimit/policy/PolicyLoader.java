@@ -224,8 +224,8 @@ public final class PolicyLoader {
         }
       }
       Unit unit = rl.has("unit") ? parseUnit(rl) : Unit.SECOND;
-      return new RateLimitRule(id, name == null ? id : name, 0, unit, unit.length(), Algorithm.SLIDING_WINDOW,
-          null, true, shadowMode, false, detailedMetric, replaces);
+      return RateLimitRule.builder(id).name(name).unit(unit).shadowMode(shadowMode).reportHeaders(false)
+          .detailedMetric(detailedMetric).replaces(replaces).build();
     }
     String algorithmName = rl.string("algorithm");
     Algorithm algorithm = algorithmName == null ? Algorithm.SLIDING_WINDOW : Algorithm.parse(algorithmName);
@@ -251,8 +251,10 @@ public final class PolicyLoader {
     if (penalty != null) {
       limiter = penalty(penalty, limiter, shape.window());
     }
-    return new RateLimitRule(id, name == null ? id : name, shape.limit(), shape.unit(), shape.window(), algorithm,
-        limiter, false, shadowMode, reportHeaders, detailedMetric, replaces, shape.dynamic());
+    return RateLimitRule.builder(id).name(name).requestsPerUnit(shape.limit()).unit(shape.unit())
+        .window(shape.window()).algorithm(algorithm).limiter(limiter).shadowMode(shadowMode)
+        .reportHeaders(reportHeaders).detailedMetric(detailedMetric).replaces(replaces).dynamic(shape.dynamic())
+        .build();
   }
 
   /** What an algorithm's fields resolve to. */

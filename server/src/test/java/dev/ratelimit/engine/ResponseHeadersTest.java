@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.bootstrap.RateLimitServer;
 import dev.ratelimit.bootstrap.ServerSettings;
-import dev.ratelimit.policy.Algorithm;
 import dev.ratelimit.policy.RateLimitRule;
 import dev.ratelimit.policy.Unit;
 import dev.ratelimit.limiter.SlidingWindowLimiter;
@@ -31,9 +30,8 @@ import org.junit.jupiter.api.io.TempDir;
 /** Each header contract, value by value, and which answers carry none. */
 class ResponseHeadersTest {
   private static final long NOW = 1_767_225_600_000L; // 2026-01-01T00:00:00Z
-  private static final RateLimitRule FREE = new RateLimitRule("api/tier=free/org", "free", 60, Unit.MINUTE,
-      Duration.ofMinutes(1), Algorithm.SLIDING_WINDOW, new SlidingWindowLimiter(Duration.ofMinutes(1), 60), false,
-      false, true, false, List.of());
+  private static final RateLimitRule FREE = RateLimitRule.builder("api/tier=free/org").name("free")
+      .requestsPerUnit(60).unit(Unit.MINUTE).limiter(new SlidingWindowLimiter(Duration.ofMinutes(1), 60)).build();
   /** 3 counted of 60, the oldest ages out 41.2 s from now. */
   private static final Verdict OK = new Verdict(false, 60, 3, 57, NOW + 41_200);
   /** Over: 60 of 60 (a lowered limit: 70 of 60 gives remaining -10), the oldest ages out 0.3 s from now. */

@@ -5,6 +5,7 @@ import dev.ratelimit.limiter.Limiter;
 import dev.ratelimit.limiter.PenaltyLimiter;
 import dev.ratelimit.limiter.SlidingWindowLimiter;
 import dev.ratelimit.limiter.TokenBucketLimiter;
+import dev.ratelimit.limiter.UnlimitedLimiter;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -18,13 +19,10 @@ import java.util.List;
 /**
  * A Lua script of this package with its SHA-1: {@code ratelimit.lua} runs the algorithms of
  * {@code dev.ratelimit.limiter} inside Redis (one call decides any number of keys atomically, in order), and
- * {@code state.lua} is the compare-and-set for state updates computed in Java. Also encodes the decision script's
- * arguments.
+ * {@code state.lua} is the compare-and-set for the state updates computed in Java (the quota ledger). Also encodes
+ * the decision script's arguments, for every {@link Limiter} through its visitor.
  */
 final class LuaScript {
-  /** Larger integers are not exact in Lua's doubles; hits and limits beyond it are clamped (both far past any use). */
-  static final long MAX_EXACT = 1L << 53;
-
   private static final byte[] REDIS_TIME = new byte[0];
   private static final byte[] ONE = ascii("1");
   private static final byte[] ZERO = ascii("0");
@@ -86,44 +84,53 @@ final class LuaScript {
   /**
    * Appends one key's arguments: algorithm, hits, limit, whether it enforces, then the algorithm's parameters preceded
    * by their count.
-   *
-   * @throws IllegalArgumentException for a penalty around a penalty (the policy loader never builds one)
    */
   static void appendArguments(List<byte[]> args, Limiter limiter, long hits, long limit, boolean enforcing) {
-    List<byte[]> algorithm = algorithm(limiter, limit);
+    List<byte[]> algorithm = limiter.accept(new Algorithm(limit));
     args.add(algorithm.get(0));
-    args.add(number(Math.min(hits, MAX_EXACT)));
-    args.add(number(Math.min(limit, MAX_EXACT)));
+    args.add(number(Math.min(hits, Limiter.MAX_EXACT)));
+    args.add(number(Math.min(limit, Limiter.MAX_EXACT)));
     args.add(enforcing ? ONE : ZERO);
     args.add(number(algorithm.size() - 1));
     args.addAll(algorithm.subList(1, algorithm.size()));
   }
 
   /**
-   * The algorithm's name as the script knows it, then its parameters as the script reads them; a penalty's end with
-   * the name and parameters of the algorithm it wraps.
+   * A limiter as the script knows it: the algorithm's name, then its parameters as the script reads them; a penalty's
+   * end with the name and parameters of the algorithm it wraps.
    */
-  private static List<byte[]> algorithm(Limiter limiter, long limit) {
-    if (limiter instanceof SlidingWindowLimiter sw) {
-      return List.of(ascii("sliding_window"), number(sw.slotMillis()), number(sw.precision()));
+  private record Algorithm(long limit) implements Limiter.Visitor<List<byte[]>> {
+    @Override
+    public List<byte[]> slidingWindow(SlidingWindowLimiter limiter) {
+      return List.of(ascii("sliding_window"), number(limiter.slotMillis()), number(limiter.precision()));
     }
-    if (limiter instanceof FixedWindowLimiter fw) {
-      return List.of(ascii("fixed_window"), number(fw.windowMillis()));
+
+    @Override
+    public List<byte[]> fixedWindow(FixedWindowLimiter limiter) {
+      return List.of(ascii("fixed_window"), number(limiter.windowMillis()));
     }
-    if (limiter instanceof TokenBucketLimiter tb) {
-      return List.of(ascii("token_bucket"), number(Math.min(tb.initialTokens(), MAX_EXACT)),
-          number(Math.min(tb.refillTokens(), MAX_EXACT)), number(tb.refillIntervalMillis()));
+
+    @Override
+    public List<byte[]> tokenBucket(TokenBucketLimiter limiter) {
+      return List.of(ascii("token_bucket"), number(Math.min(limiter.initialTokens(), Limiter.MAX_EXACT)),
+          number(Math.min(limiter.refillTokens(), Limiter.MAX_EXACT)), number(limiter.refillIntervalMillis()));
     }
-    if (limiter instanceof PenaltyLimiter penalty && !(penalty.inner() instanceof PenaltyLimiter)) {
+
+    @Override
+    public List<byte[]> penalty(PenaltyLimiter limiter) {
       List<byte[]> all = new ArrayList<>();
       all.add(ascii("penalty"));
-      all.add(number(Math.min(penalty.threshold(limit), MAX_EXACT)));
-      all.add(number(penalty.durationMillis()));
-      all.add(number(penalty.windowMillis()));
-      all.addAll(algorithm(penalty.inner(), limit));
+      all.add(number(Math.min(limiter.threshold(limit), Limiter.MAX_EXACT)));
+      all.add(number(limiter.durationMillis()));
+      all.add(number(limiter.windowMillis()));
+      all.addAll(limiter.inner().accept(this));
       return all;
     }
-    throw new IllegalArgumentException("the Redis store has no script for " + limiter);
+
+    @Override
+    public List<byte[]> unlimited(UnlimitedLimiter limiter) {
+      return List.of(ascii("unlimited"));
+    }
   }
 
   static byte[] number(long value) {

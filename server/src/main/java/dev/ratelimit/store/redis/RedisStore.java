@@ -3,7 +3,6 @@ package dev.ratelimit.store.redis;
 import dev.ratelimit.limiter.HeapStateBuffer;
 import dev.ratelimit.limiter.Limiter;
 import dev.ratelimit.limiter.PenaltyLimiter;
-import dev.ratelimit.limiter.StateBuffer;
 import dev.ratelimit.limiter.Verdict;
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.StateUpdate;
@@ -43,10 +42,10 @@ import org.slf4j.LoggerFactory;
  * The shared store (docs/redis.md): limiter state in Redis (standalone, Sentinel or Cluster), so that several replicas
  * enforce one limit together. Each decision is one atomic Lua script ({@code ratelimit.lua}, loaded once and called
  * by SHA) implementing exactly the algorithms of {@code dev.ratelimit.limiter}; all descriptors of one request go in
- * one call (one per hash slot on a cluster, sent together), so a request costs one round trip. Updates computed in
- * Java ({@link #update}: the dynamic quota ledger; and any limiter without a Lua port, e.g. a penalty inside a penalty)
- * read the state, compute, and write it back with an atomic compare-and-set script, retrying when another replica
- * changed it in between.
+ * one call (one per hash slot on a cluster, sent together), so a request costs one round trip. Every {@link Limiter}
+ * has its script function ({@link LuaScript#appendArguments}). The one update computed in Java ({@link #update}, the
+ * dynamic quota ledger) reads the state, computes, and writes it back with an atomic compare-and-set script, retrying
+ * when another replica changed it in between.
  *
  * <p><b>Clock.</b> With {@link TimeSource#REDIS} (production) the script reads Redis {@code TIME} and the
  * {@code nowMillis} callers pass is ignored for the decision; it only times the local over-limit cache.
@@ -560,16 +559,7 @@ public final class RedisStore implements CounterStore {
    */
   @Override
   public <R> R update(byte[] key, StateUpdate<R> update, long nowMillis) {
-    return compareAndSet(key, update.stateSize(), update::apply, nowMillis, new long[1]);
-  }
-
-  /** A state computation at a time. */
-  private interface Computation<R> {
-    R apply(StateBuffer state, long nowMillis);
-  }
-
-  private <R> R compareAndSet(byte[] key, int stateSize, Computation<R> computation, long nowMillis,
-      long[] scriptNow) {
+    int stateSize = update.stateSize();
     long deadline = System.nanoTime() + timeoutNanos;
     byte[][] keys = {redisKey(key)};
     String node = connection.nodeOf(keys[0]);
@@ -581,8 +571,7 @@ public final class RedisStore implements CounterStore {
       byte[] stored = (byte[]) read.get(1);
       for (int attempt = 1; ; attempt++) {
         byte[] state = stored.length == stateSize ? stored.clone() : new byte[stateSize];
-        R result = computation.apply(new HeapStateBuffer(state), now);
-        scriptNow[0] = now;
+        R result = update.apply(new HeapStateBuffer(state), now);
         long expiresAt = HeapStateBuffer.expiresAt(state);
         byte[] written = expiresAt > now ? state : EMPTY; // expiry 0 (or passed): the key is not kept
         if (Arrays.equals(written, stored)) {

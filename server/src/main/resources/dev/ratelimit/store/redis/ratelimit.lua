@@ -162,7 +162,7 @@ end
 -- (capacity at the last write). The capacity is the limit; the initial tokens may exceed it, refills never go above
 -- it. A key whose forget time has come (e <= now, on this script's clock) is a new bucket, whether or not Redis has
 -- expired it yet: the TTL only frees memory, it never decides.
-local NEVER = 2 ^ 53 -- a forget time this far means never (TokenBucketLimiter.NEVER)
+local NEVER = 2 ^ 53 -- a forget time this far means never (TokenBucketLimiter.NEVER, Limiter.MAX_EXACT)
 
 local function token_bucket(key, now, hits, limit, params)
   local initial = tonumber(params[1])
@@ -220,7 +220,8 @@ local function token_bucket(key, now, hits, limit, params)
 end
 
 -- Gives tokens back (TokenBucketLimiter.refund): exact unless a later refill interval began meanwhile (then not above
--- the capacity); a bucket the request created at this very millisecond is forgotten again.
+-- the capacity); a bucket the request created at this very millisecond is forgotten again. The key expires at the new
+-- forget time, as after a decision.
 local function token_bucket_refund(key, now, hits, limit, params)
   local initial = tonumber(params[1])
   local raw = redis.call('HMGET', key, 't', 's', 'e')
@@ -238,12 +239,22 @@ local function token_bucket_refund(key, now, hits, limit, params)
     return
   end
   local intervals = math.max(1, ceil_div(math.max(initial, limit) - refunded, tonumber(params[2])))
-  redis.call('HSET', key, 't', int(refunded), 'e', int(math.min(start + intervals * tonumber(params[3]), NEVER)))
+  local forget_at = math.min(start + intervals * tonumber(params[3]), NEVER)
+  redis.call('HSET', key, 't', int(refunded), 'e', int(forget_at))
+  redis.call('PEXPIRE', key, int(forget_at - now))
 end
 
-local algorithms = { sliding_window = sliding_window, fixed_window = fixed_window, token_bucket = token_bucket }
+-- UnlimitedLimiter: admits everything and keeps nothing.
+local function unlimited(key, now, hits, limit, params)
+  return 0, 0, limit, now
+end
+
+local algorithms = {
+  sliding_window = sliding_window, fixed_window = fixed_window, token_bucket = token_bucket, unlimited = unlimited
+}
 local refunds = {
-  sliding_window = sliding_window_refund, fixed_window = fixed_window_refund, token_bucket = token_bucket_refund
+  sliding_window = sliding_window_refund, fixed_window = fixed_window_refund, token_bucket = token_bucket_refund,
+  unlimited = function() end
 }
 
 -- The key's expiry on the script's clock (0 when it has none or does not exist).
@@ -312,13 +323,19 @@ end
 
 algorithms.penalty = penalty
 
--- A penalty's refund goes to the algorithm it wraps; the penalty and its rejected hits stay.
+-- A penalty's refund goes to the algorithm it wraps; the penalty and its rejected hits stay, and once written they
+-- keep the expiry they had (the wrapped algorithm's refund may move it earlier). Without them the key expires as the
+-- wrapped algorithm says (PenaltyLimiter.refund).
 refunds.penalty = function(key, now, hits, limit, params)
   local inner_params = {}
   for i = 5, #params do
     inner_params[#inner_params + 1] = params[i]
   end
+  local ttl = redis.call('PTTL', key)
   refunds[params[4]](key, now, hits, limit, inner_params)
+  if ttl > 0 and redis.call('HEXISTS', key, 'pw') == 1 then
+    redis.call('PEXPIRE', key, ttl)
+  end
 end
 
 -- A call Redis runs after its deadline was already answered by the caller's failure mode: it must not count.

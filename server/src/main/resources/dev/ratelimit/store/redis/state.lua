@@ -1,5 +1,5 @@
--- Compare-and-set of one key's raw state bytes, for state updates that run in Java (the dynamic quota ledger, and
--- algorithms without a Lua port): read with 'get', compute, write back with 'cas', retry when another replica won.
+-- Compare-and-set of one key's raw state bytes, for the state updates that run in Java (the dynamic quota ledger):
+-- read with 'get', compute, write back with 'cas', retry when another replica won.
 --
 -- KEYS[1]  the state (a string).
 -- ARGV[1]  'get': returns {now, state or ''}, now being ARGV[2] (caller millis) or Redis TIME when ARGV[2] is ''.

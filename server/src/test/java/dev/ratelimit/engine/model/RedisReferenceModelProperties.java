@@ -4,6 +4,7 @@ import net.jqwik.api.Tag;
 import dev.ratelimit.store.redis.RedisStore;
 import dev.ratelimit.store.redis.TimeSource;
 import dev.ratelimit.testing.ManualClock;
+import dev.ratelimit.testing.RedisInstalled;
 import dev.ratelimit.testing.RedisProcess;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,9 +20,6 @@ import net.jqwik.api.Provide;
 import net.jqwik.api.constraints.LongRange;
 import net.jqwik.api.lifecycle.AddLifecycleHook;
 import net.jqwik.api.lifecycle.AfterContainer;
-import net.jqwik.api.lifecycle.LifecycleContext;
-import net.jqwik.api.lifecycle.SkipExecutionHook;
-import org.opentest4j.TestAbortedException;
 
 /**
  * The same sequences and the same {@link ReferenceModel} on the Redis store (the Lua script) with a real
@@ -30,7 +28,7 @@ import org.opentest4j.TestAbortedException;
  * and header must). Skipped only when {@code redis-server} is missing and {@code CI} is not {@code true}.
  */
 @Tag("redis")
-@AddLifecycleHook(RedisReferenceModelProperties.RedisInstalled.class)
+@AddLifecycleHook(RedisInstalled.class)
 class RedisReferenceModelProperties {
   private static final AtomicInteger DOMAINS = new AtomicInteger();
   private static final long ROUND_HOUR = ManualClock.atRoundTime().millis();
@@ -39,19 +37,6 @@ class RedisReferenceModelProperties {
   private static RedisProcess redis;
   private static RedisStore cached;
   private static RedisStore uncached;
-
-  /** Skips the class when {@code redis-server} is not installed, unless {@code CI=true} (then the run fails). */
-  static final class RedisInstalled implements SkipExecutionHook {
-    @Override
-    public SkipResult shouldBeSkipped(LifecycleContext context) {
-      try {
-        RedisProcess.assumeInstalled();
-        return SkipResult.doNotSkip();
-      } catch (TestAbortedException e) {
-        return SkipResult.skip(e.getMessage());
-      }
-    }
-  }
 
   /** One Redis server and two stores for the whole class, opened on first use (after the skip check). */
   private static synchronized RedisStore store(boolean overLimitCache) throws Exception {
