@@ -14,6 +14,7 @@ import dev.ratelimit.engine.FailureMode;
 import dev.ratelimit.engine.RequestLimits;
 import dev.ratelimit.engine.ResponseHeaders;
 import dev.ratelimit.store.ChronicleMapStore;
+import dev.ratelimit.store.redis.RedisSettings;
 import dev.ratelimit.store.redis.RedisStore;
 import dev.ratelimit.store.redis.TimeSource;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
@@ -347,7 +348,7 @@ public final class Main implements Callable<Integer> {
         return new StoreSettings.Embedded(
             new ChronicleMapStore.Settings(maxEntries, averageKeyBytes, averageValueBytes, dataFile), sweepInterval);
       case "redis":
-        return new StoreSettings.Redis(RedisStore.Settings.defaults(redisUri)
+        return new StoreSettings.Redis(RedisSettings.defaults(redisUri)
             .withTimeout(redisTimeout)
             .withKeyPrefix(redisKeyPrefix)
             .withOverLimitCacheSize(redisOverLimitCache)

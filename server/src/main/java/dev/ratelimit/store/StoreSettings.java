@@ -1,6 +1,7 @@
 package dev.ratelimit.store;
 
 import dev.ratelimit.store.redis.RedisBackend;
+import dev.ratelimit.store.redis.RedisSettings;
 import dev.ratelimit.store.redis.RedisStore;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
@@ -24,7 +25,7 @@ public sealed interface StoreSettings permits StoreSettings.Embedded, StoreSetti
   }
 
   /** Counters shared in the Redis {@code redis} describes. */
-  static StoreSettings redis(RedisStore.Settings redis) {
+  static StoreSettings redis(RedisSettings redis) {
     return new Redis(redis);
   }
 
@@ -62,7 +63,7 @@ public sealed interface StoreSettings permits StoreSettings.Embedded, StoreSetti
   }
 
   /** Counters shared by replicas in Redis (standalone, Sentinel or Cluster); Redis expires idle keys itself. */
-  record Redis(RedisStore.Settings redis) implements StoreSettings {
+  record Redis(RedisSettings redis) implements StoreSettings {
     public Redis {
       Objects.requireNonNull(redis, "redis");
     }

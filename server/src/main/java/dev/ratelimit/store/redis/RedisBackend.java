@@ -2,6 +2,8 @@ package dev.ratelimit.store.redis;
 
 import dev.ratelimit.store.CounterStore;
 import dev.ratelimit.store.StoreBackend;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 
@@ -17,9 +19,9 @@ public final class RedisBackend implements StoreBackend {
   }
 
   /** Connects (retrying up to the start-up timeout) and registers the store's meters. */
-  public static RedisBackend open(RedisStore.Settings settings, MeterRegistry registry) throws IOException {
+  public static RedisBackend open(RedisSettings settings, MeterRegistry registry) throws IOException {
     RedisStore store = RedisStore.open(settings);
-    store.bindMeters(registry);
+    bindMeters(store, registry);
     return new RedisBackend(store);
   }
 
@@ -56,5 +58,31 @@ public final class RedisBackend implements StoreBackend {
   @Override
   public void close() {
     store.close();
+  }
+
+  /**
+   * Registers the store's meters: {@code ratelimit_redis_decisions{answered_by=redis|cache|failure_mode}},
+   * {@code ratelimit_redis_healthy} (1 while Redis can decide), {@code ratelimit_redis_failovers_followed}, and the
+   * over-limit cache's {@code ratelimit_redis_local_rejections} and {@code ratelimit_redis_overlimit_cache_keys}.
+   */
+  private static void bindMeters(RedisStore store, MeterRegistry registry) {
+    String decisions = "Descriptors decided, by what answered: Redis, the local over-limit cache, or the failure mode";
+    FunctionCounter.builder("ratelimit_redis_decisions", store, RedisStore::decidedByRedis)
+        .description(decisions).tag("answered_by", "redis").register(registry);
+    FunctionCounter.builder("ratelimit_redis_decisions", store, RedisStore::localRejections)
+        .description(decisions).tag("answered_by", "cache").register(registry);
+    FunctionCounter.builder("ratelimit_redis_decisions", store, RedisStore::answeredByFailureMode)
+        .description(decisions).tag("answered_by", "failure_mode").register(registry);
+    Gauge.builder("ratelimit_redis_healthy", store, s -> s.isOpen() ? 1 : 0)
+        .description("1 while Redis can decide, 0 while it cannot (readiness follows it)").register(registry);
+    FunctionCounter.builder("ratelimit_redis_failovers_followed", store, RedisStore::failoversFollowed)
+        .description("Redis failovers followed (a new master for Sentinel, new masters in the cluster topology)")
+        .register(registry);
+    FunctionCounter.builder("ratelimit_redis_local_rejections", store, RedisStore::localRejections)
+        .description("Requests rejected from the local over-limit cache without asking Redis")
+        .register(registry);
+    Gauge.builder("ratelimit_redis_overlimit_cache_keys", store, RedisStore::overLimitCacheSize)
+        .description("Keys held in the local over-limit cache")
+        .register(registry);
   }
 }

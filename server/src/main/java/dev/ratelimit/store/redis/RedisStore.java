@@ -13,9 +13,6 @@ import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.cluster.SlotHash;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
-import io.micrometer.core.instrument.FunctionCounter;
-import io.micrometer.core.instrument.Gauge;
-import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -88,84 +85,7 @@ public final class RedisStore implements CounterStore {
   /** ... and none succeeded for this long. */
   private static final Duration UNHEALTHY_AFTER = Duration.ofSeconds(1);
 
-  /**
-   * How to reach Redis and decide there.
-   *
-   * @param uri {@code redis://host:port}, {@code rediss://...}, {@code redis-sentinel://host:port#master} or
-   *     {@code redis-cluster://host:port,host:port}
-   * @param timeout longest wait for Redis per request before the failure mode answers
-   * @param keyPrefix prepended to every key (lets several deployments share one Redis)
-   * @param overLimitCacheSize keys whose rejection is remembered locally until their reset; 0 disables
-   * @param timeSource the clock decisions use
-   * @param startupTimeout how long {@link #open} keeps trying to connect and load the scripts
-   * @param topologyRefresh how often the master (Sentinel) or the slots' masters (Cluster) are checked again, besides
-   *     the checks that announcements and failed calls trigger
-   */
-  public record Settings(String uri, Duration timeout, String keyPrefix, int overLimitCacheSize,
-      TimeSource timeSource, Duration startupTimeout, Duration topologyRefresh) {
-    public Settings {
-      Objects.requireNonNull(uri, "uri");
-      Objects.requireNonNull(timeout, "timeout");
-      Objects.requireNonNull(keyPrefix, "keyPrefix");
-      Objects.requireNonNull(timeSource, "timeSource");
-      Objects.requireNonNull(startupTimeout, "startupTimeout");
-      Objects.requireNonNull(topologyRefresh, "topologyRefresh");
-      if (timeout.isNegative() || timeout.isZero()) {
-        throw new IllegalArgumentException("the Redis timeout must be positive, not " + timeout);
-      }
-      if (startupTimeout.isNegative() || startupTimeout.isZero()) {
-        throw new IllegalArgumentException("the Redis start-up timeout must be positive, not " + startupTimeout);
-      }
-      if (topologyRefresh.compareTo(Duration.ofMillis(100)) < 0) {
-        throw new IllegalArgumentException("the Redis topology refresh period must be at least 100ms, not "
-            + topologyRefresh);
-      }
-      if (overLimitCacheSize < 0) {
-        throw new IllegalArgumentException("the over-limit cache size must be 0 or more, not " + overLimitCacheSize);
-      }
-      if (keyPrefix.indexOf('{') >= 0 || keyPrefix.indexOf('}') >= 0) {
-        throw new IllegalArgumentException("the Redis key prefix must not contain '{' or '}' (they mark hash tags)");
-      }
-    }
-
-    /**
-     * Production defaults for {@code uri}: 15 ms timeout (below Envoy's default 20 ms rate-limit timeout), prefix
-     * {@code rl:}, 100,000 cached rejections, Redis TIME, 30 s to start, topology checked every 5 s.
-     */
-    public static Settings defaults(String uri) {
-      return new Settings(uri, Duration.ofMillis(15), "rl:", 100_000, TimeSource.REDIS, Duration.ofSeconds(30),
-          Duration.ofSeconds(5));
-    }
-
-    public Settings withTimeout(Duration newTimeout) {
-      return new Settings(uri, newTimeout, keyPrefix, overLimitCacheSize, timeSource, startupTimeout,
-          topologyRefresh);
-    }
-
-    public Settings withKeyPrefix(String newPrefix) {
-      return new Settings(uri, timeout, newPrefix, overLimitCacheSize, timeSource, startupTimeout, topologyRefresh);
-    }
-
-    public Settings withOverLimitCacheSize(int newSize) {
-      return new Settings(uri, timeout, keyPrefix, newSize, timeSource, startupTimeout, topologyRefresh);
-    }
-
-    public Settings withTimeSource(TimeSource newSource) {
-      return new Settings(uri, timeout, keyPrefix, overLimitCacheSize, newSource, startupTimeout, topologyRefresh);
-    }
-
-    public Settings withStartupTimeout(Duration newStartupTimeout) {
-      return new Settings(uri, timeout, keyPrefix, overLimitCacheSize, timeSource, newStartupTimeout,
-          topologyRefresh);
-    }
-
-    public Settings withTopologyRefresh(Duration newTopologyRefresh) {
-      return new Settings(uri, timeout, keyPrefix, overLimitCacheSize, timeSource, startupTimeout,
-          newTopologyRefresh);
-    }
-  }
-
-  private final Settings settings;
+  private final RedisSettings settings;
   private final RedisConnection connection;
   private final LuaScript script;
   private final LuaScript stateScript;
@@ -181,7 +101,7 @@ public final class RedisStore implements CounterStore {
   private final AtomicLong answeredByFailureMode = new AtomicLong();
   private volatile boolean closed;
 
-  private RedisStore(Settings settings, RedisConnection connection, LuaScript script, LuaScript stateScript,
+  private RedisStore(RedisSettings settings, RedisConnection connection, LuaScript script, LuaScript stateScript,
       ScheduledExecutorService monitor, RedisClockOffset clock) {
     this.settings = settings;
     this.connection = connection;
@@ -202,7 +122,7 @@ public final class RedisStore implements CounterStore {
    *
    * @throws IOException when Redis cannot be reached or refuses the script within the start-up timeout
    */
-  public static RedisStore open(Settings settings) throws IOException {
+  public static RedisStore open(RedisSettings settings) throws IOException {
     Objects.requireNonNull(settings, "settings");
     LuaScript script = LuaScript.load();
     LuaScript stateScript = LuaScript.load("state.lua");
@@ -256,7 +176,7 @@ public final class RedisStore implements CounterStore {
     private final long deadline;
     private final Duration startupTimeout;
 
-    Startup(Settings settings) {
+    Startup(RedisSettings settings) {
       this.startupTimeout = settings.startupTimeout();
       this.deadline = System.nanoTime() + startupTimeout.toNanos();
     }
@@ -323,7 +243,7 @@ public final class RedisStore implements CounterStore {
     }, PROBE_MILLIS, PROBE_MILLIS, TimeUnit.MILLISECONDS);
   }
 
-  public Settings settings() {
+  public RedisSettings settings() {
     return settings;
   }
 
@@ -741,32 +661,6 @@ public final class RedisStore implements CounterStore {
   /** Runs {@code listener} whenever {@link #isOpen} may have changed. */
   public void onReadinessChange(Runnable listener) {
     health.onChange(listener);
-  }
-
-  /**
-   * Registers this store's meters: {@code ratelimit_redis_decisions{answered_by=redis|cache|failure_mode}},
-   * {@code ratelimit_redis_healthy} (1 while Redis can decide), {@code ratelimit_redis_failovers_followed}, and the
-   * over-limit cache's {@code ratelimit_redis_local_rejections} and {@code ratelimit_redis_overlimit_cache_keys}.
-   */
-  public void bindMeters(MeterRegistry registry) {
-    String decisions = "Descriptors decided, by what answered: Redis, the local over-limit cache, or the failure mode";
-    FunctionCounter.builder("ratelimit_redis_decisions", this, RedisStore::decidedByRedis)
-        .description(decisions).tag("answered_by", "redis").register(registry);
-    FunctionCounter.builder("ratelimit_redis_decisions", this, RedisStore::localRejections)
-        .description(decisions).tag("answered_by", "cache").register(registry);
-    FunctionCounter.builder("ratelimit_redis_decisions", this, RedisStore::answeredByFailureMode)
-        .description(decisions).tag("answered_by", "failure_mode").register(registry);
-    Gauge.builder("ratelimit_redis_healthy", this, store -> store.isOpen() ? 1 : 0)
-        .description("1 while Redis can decide, 0 while it cannot (readiness follows it)").register(registry);
-    FunctionCounter.builder("ratelimit_redis_failovers_followed", this, RedisStore::failoversFollowed)
-        .description("Redis failovers followed (a new master for Sentinel, new masters in the cluster topology)")
-        .register(registry);
-    FunctionCounter.builder("ratelimit_redis_local_rejections", this, RedisStore::localRejections)
-        .description("Requests rejected from the local over-limit cache without asking Redis")
-        .register(registry);
-    Gauge.builder("ratelimit_redis_overlimit_cache_keys", this, RedisStore::overLimitCacheSize)
-        .description("Keys held in the local over-limit cache")
-        .register(registry);
   }
 
   /**

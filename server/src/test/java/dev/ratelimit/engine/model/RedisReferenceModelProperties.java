@@ -1,6 +1,7 @@
 package dev.ratelimit.engine.model;
 
 import net.jqwik.api.Tag;
+import dev.ratelimit.store.redis.RedisSettings;
 import dev.ratelimit.store.redis.RedisStore;
 import dev.ratelimit.store.redis.TimeSource;
 import dev.ratelimit.testing.ManualClock;
@@ -43,7 +44,7 @@ class RedisReferenceModelProperties {
     if (redis == null) {
       dir = Files.createTempDirectory("reference-model-redis");
       redis = RedisProcess.start(dir);
-      RedisStore.Settings settings = RedisStore.Settings.defaults(redis.uri())
+      RedisSettings settings = RedisSettings.defaults(redis.uri())
           .withTimeout(Duration.ofSeconds(5)) // generous: the machine running tests may be busy
           .withTimeSource(TimeSource.CALLER);
       cached = RedisStore.open(settings);

@@ -39,8 +39,8 @@ abstract class AbstractRedisStoreContract extends CounterStoreContract {
   /** Keys whose rejection the store remembers locally. */
   abstract int overLimitCacheSize();
 
-  RedisStore.Settings settings() {
-    return RedisStore.Settings.defaults(redis.uri())
+  RedisSettings settings() {
+    return RedisSettings.defaults(redis.uri())
         .withTimeout(Duration.ofSeconds(5)) // generous: the machine running tests may be busy
         .withOverLimitCacheSize(overLimitCacheSize())
         .withTimeSource(TimeSource.CALLER);

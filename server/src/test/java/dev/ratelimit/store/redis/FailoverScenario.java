@@ -134,7 +134,7 @@ final class FailoverScenario {
   static List<RedisStore> stores(String uri, int n) throws Exception {
     List<RedisStore> stores = new ArrayList<>();
     for (int i = 0; i < n; i++) {
-      stores.add(RedisStore.open(RedisStore.Settings.defaults(uri).withTimeout(TIMEOUT)));
+      stores.add(RedisStore.open(RedisSettings.defaults(uri).withTimeout(TIMEOUT)));
     }
     return stores;
   }

@@ -42,8 +42,8 @@ class RedisBurstTest {
   void callsThatTimedOutAreNeverCountedLaterAndNoOrgGetsMoreThanItsLimitFromRedis() throws Exception {
     // 8 callers: more only measure how starved of CPU a busy two-core machine makes the replies' way back.
     try (RedisProcess redis = RedisProcess.start(dir);
-        RedisStore a = RedisStore.open(RedisStore.Settings.defaults(redis.uri()).withTimeout(Duration.ofMillis(20)));
-        RedisStore b = RedisStore.open(RedisStore.Settings.defaults(redis.uri()).withTimeout(Duration.ofMillis(20)))) {
+        RedisStore a = RedisStore.open(RedisSettings.defaults(redis.uri()).withTimeout(Duration.ofMillis(20)));
+        RedisStore b = RedisStore.open(RedisSettings.defaults(redis.uri()).withTimeout(Duration.ofMillis(20)))) {
       AtomicIntegerArray admitted = new AtomicIntegerArray(ORGS);
       AtomicIntegerArray rejected = new AtomicIntegerArray(ORGS);
       AtomicIntegerArray failed = new AtomicIntegerArray(ORGS);
@@ -88,7 +88,7 @@ class RedisBurstTest {
       int failures = 0;
       int overshootWithAllow = 0;
       long countedWithoutVerdict = 0;
-      RedisStore checker = RedisStore.open(RedisStore.Settings.defaults(redis.uri()).withTimeout(Duration.ofSeconds(2))
+      RedisStore checker = RedisStore.open(RedisSettings.defaults(redis.uri()).withTimeout(Duration.ofSeconds(2))
           .withOverLimitCacheSize(0));
       for (int org = 0; org < ORGS; org++) {
         long counted = checker.apply(key(org), PER_MINUTE, System.currentTimeMillis(), 0, LIMIT).current();

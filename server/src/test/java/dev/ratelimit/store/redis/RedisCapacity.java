@@ -78,7 +78,7 @@ public final class RedisCapacity {
   }
 
   private static RedisStore open(RedisProcess redis, int cache) throws Exception {
-    return RedisStore.open(RedisStore.Settings.defaults(redis.uri()).withTimeout(Duration.ofSeconds(2))
+    return RedisStore.open(RedisSettings.defaults(redis.uri()).withTimeout(Duration.ofSeconds(2))
         .withOverLimitCacheSize(cache));
   }
 

@@ -52,7 +52,7 @@ class RedisClusterStoreTest extends CounterStoreContract {
     for (RedisProcess node : nodes) {
       node.command("FLUSHALL");
     }
-    return RedisStore.open(RedisStore.Settings.defaults(clusterUri())
+    return RedisStore.open(RedisSettings.defaults(clusterUri())
         .withTimeout(Duration.ofSeconds(5))
         .withTimeSource(TimeSource.CALLER));
   }

@@ -69,7 +69,7 @@ class RedisReadinessTest {
     server = TestServer.start(ServerSettings.loopback()
         .configPath(dir.resolve("policy.yaml"))
         .failureMode(FailureMode.ALLOW)
-        .store(StoreSettings.redis(RedisStore.Settings.defaults(uri).withTimeout(Duration.ofMillis(500))))
+        .store(StoreSettings.redis(RedisSettings.defaults(uri).withTimeout(Duration.ofMillis(500))))
         .build(),
         new ManualClock(System.currentTimeMillis()));
     assertEquals(200, Http.get(server.admin("/readyz")).statusCode());

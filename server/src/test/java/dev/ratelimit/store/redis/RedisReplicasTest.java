@@ -75,7 +75,7 @@ class RedisReplicasTest {
     return server(ServerSettings.loopback()
         .configPath(dir.resolve("policy.yaml"))
         .failureMode(failureMode)
-        .store(StoreSettings.redis(RedisStore.Settings.defaults(redis.uri()).withTimeout(redisTimeout)))
+        .store(StoreSettings.redis(RedisSettings.defaults(redis.uri()).withTimeout(redisTimeout)))
         .build(), clock);
   }
 
@@ -136,7 +136,7 @@ class RedisReplicasTest {
     ManualClock shared = ManualClock.atRoundTime();
     ServerSettings settings = ServerSettings.loopback()
         .configPath(Path.of("../envoy-config/ratelimit/examples/dynamic-tier.yaml"))
-        .store(StoreSettings.redis(RedisStore.Settings.defaults(redis.uri()).withTimeout(Duration.ofSeconds(5))
+        .store(StoreSettings.redis(RedisSettings.defaults(redis.uri()).withTimeout(Duration.ofSeconds(5))
             .withTimeSource(TimeSource.CALLER)))
         .build();
     TestServer a = server(settings, shared);

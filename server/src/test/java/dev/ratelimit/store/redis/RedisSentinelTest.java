@@ -37,7 +37,7 @@ class RedisSentinelTest {
         RedisProcess sentinel = RedisProcess.startSentinel(dir.resolve("sentinel"), "ratelimit", master.port())) {
       awaitReplicaInSync(replica);
       String uri = "redis-sentinel://127.0.0.1:" + sentinel.port() + "#ratelimit";
-      try (RedisStore store = RedisStore.open(RedisStore.Settings.defaults(uri)
+      try (RedisStore store = RedisStore.open(RedisSettings.defaults(uri)
           .withTimeout(Duration.ofSeconds(1))
           .withTimeSource(TimeSource.CALLER))) {
         for (int i = 1; i <= 3; i++) {

@@ -174,7 +174,7 @@ class RedisStoreTest extends AbstractRedisStoreContract {
     }
     long start = System.nanoTime();
     java.io.IOException e = assertThrows(java.io.IOException.class, () -> RedisStore.open(
-        RedisStore.Settings.defaults("redis://127.0.0.1:" + port).withStartupTimeout(Duration.ofSeconds(1))));
+        RedisSettings.defaults("redis://127.0.0.1:" + port).withStartupTimeout(Duration.ofSeconds(1))));
     long tookMillis = (System.nanoTime() - start) / 1_000_000;
     assertTrue(e.getMessage().contains("cannot connect to Redis at redis://127.0.0.1:" + port), e.getMessage());
     assertTrue(e.getMessage().contains("attempts within 1000 ms, --redis-startup-timeout"), e.getMessage());
@@ -191,7 +191,7 @@ class RedisStoreTest extends AbstractRedisStoreContract {
     java.util.concurrent.CompletableFuture<RedisStore> opening = java.util.concurrent.CompletableFuture.supplyAsync(
         () -> {
           try {
-            return RedisStore.open(RedisStore.Settings.defaults("redis://127.0.0.1:" + port)
+            return RedisStore.open(RedisSettings.defaults("redis://127.0.0.1:" + port)
                 .withTimeout(Duration.ofMillis(15)).withStartupTimeout(Duration.ofSeconds(30)));
           } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);

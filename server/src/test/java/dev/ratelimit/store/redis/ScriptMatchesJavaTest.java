@@ -79,7 +79,7 @@ class ScriptMatchesJavaTest {
     if (redis == null) {
       dir = Files.createTempDirectory("script-matches-java");
       redis = RedisProcess.start(dir);
-      scripted = RedisStore.open(RedisStore.Settings.defaults(redis.uri())
+      scripted = RedisStore.open(RedisSettings.defaults(redis.uri())
           .withTimeout(Duration.ofSeconds(5)) // generous: the machine running tests may be busy
           .withOverLimitCacheSize(0) // the cache is not the algorithm: every decision runs the script
           .withTimeSource(TimeSource.CALLER));
