@@ -11,6 +11,8 @@ import dev.ratelimit.config.PolicyHolder;
 import dev.ratelimit.config.PolicyIndex;
 import dev.ratelimit.config.PolicyLoader;
 import dev.ratelimit.config.RejectedRequests;
+import dev.ratelimit.grpc.Tracing;
+import dev.ratelimit.grpc.TracingSettings;
 import dev.ratelimit.service.AdminGrpcService;
 import dev.ratelimit.service.FailureMode;
 import dev.ratelimit.service.GlobalShadowMode;
@@ -241,10 +243,12 @@ public final class RateLimitServer implements AutoCloseable {
    * @param watchConfig apply policy file changes automatically (otherwise only {@code POST /reload} does)
    * @param configCheckInterval how often the policy files' content hash is compared, besides file events
    * @param detailedMetricValues distinct descriptor values a {@code detailed_metric} rule gets metric series for
+   * @param tracing OpenTelemetry spans of {@code ShouldRateLimit} and ext_authz {@code Check} (off by default)
    */
   public record Operations(String adminBindAddress, int adminPort, int adminGrpcPort, AdminSecurity adminSecurity,
-      boolean watchConfig, Duration configCheckInterval, int detailedMetricValues) {
+      boolean watchConfig, Duration configCheckInterval, int detailedMetricValues, TracingSettings tracing) {
     public Operations {
+      Objects.requireNonNull(tracing, "tracing");
       Objects.requireNonNull(adminBindAddress, "adminBindAddress");
       Objects.requireNonNull(adminSecurity, "adminSecurity");
       if (adminPort < -1 || adminPort > 65_535) {
@@ -265,6 +269,13 @@ public final class RateLimitServer implements AutoCloseable {
       }
     }
 
+    /** Without tracing. */
+    public Operations(String adminBindAddress, int adminPort, int adminGrpcPort, AdminSecurity adminSecurity,
+        boolean watchConfig, Duration configCheckInterval, int detailedMetricValues) {
+      this(adminBindAddress, adminPort, adminGrpcPort, adminSecurity, watchConfig, configCheckInterval,
+          detailedMetricValues, TracingSettings.off());
+    }
+
     /**
      * Admin HTTP on 127.0.0.1:9090 and admin gRPC on 127.0.0.1:9091 without token or TLS, the policy checked every
      * 10 s, 100 detailed values per rule.
@@ -277,37 +288,42 @@ public final class RateLimitServer implements AutoCloseable {
     /** Another bind address for both admin listeners; set {@link #withAdminSecurity} first when it is not loopback. */
     public Operations withAdminBindAddress(String address) {
       return new Operations(address, adminPort, adminGrpcPort, adminSecurity, watchConfig, configCheckInterval,
-          detailedMetricValues);
+          detailedMetricValues, tracing);
     }
 
     public Operations withAdminPort(int port) {
       return new Operations(adminBindAddress, port, adminGrpcPort, adminSecurity, watchConfig, configCheckInterval,
-          detailedMetricValues);
+          detailedMetricValues, tracing);
     }
 
     public Operations withAdminGrpcPort(int port) {
       return new Operations(adminBindAddress, adminPort, port, adminSecurity, watchConfig, configCheckInterval,
-          detailedMetricValues);
+          detailedMetricValues, tracing);
     }
 
     public Operations withAdminSecurity(AdminSecurity security) {
       return new Operations(adminBindAddress, adminPort, adminGrpcPort, security, watchConfig, configCheckInterval,
-          detailedMetricValues);
+          detailedMetricValues, tracing);
     }
 
     public Operations withWatchConfig(boolean watch) {
       return new Operations(adminBindAddress, adminPort, adminGrpcPort, adminSecurity, watch, configCheckInterval,
-          detailedMetricValues);
+          detailedMetricValues, tracing);
     }
 
     public Operations withConfigCheckInterval(Duration interval) {
       return new Operations(adminBindAddress, adminPort, adminGrpcPort, adminSecurity, watchConfig, interval,
-          detailedMetricValues);
+          detailedMetricValues, tracing);
+    }
+
+    public Operations withTracing(TracingSettings value) {
+      return new Operations(adminBindAddress, adminPort, adminGrpcPort, adminSecurity, watchConfig,
+          configCheckInterval, detailedMetricValues, value);
     }
 
     public Operations withDetailedMetricValues(int values) {
       return new Operations(adminBindAddress, adminPort, adminGrpcPort, adminSecurity, watchConfig,
-          configCheckInterval, values);
+          configCheckInterval, values, tracing);
     }
   }
 
@@ -322,6 +338,7 @@ public final class RateLimitServer implements AutoCloseable {
   private final TransportSecurity transport;
   private final AdminAccess adminAccess;
   private final ApiKeyFile apiKeys;
+  private final Tracing tracing;
   private ScheduledExecutorService background;
   private ConfigWatcher watcher;
   private AdminHttpServer admin;
@@ -331,8 +348,9 @@ public final class RateLimitServer implements AutoCloseable {
 
   private RateLimitServer(Settings settings, Server grpc, HealthStatusManager health, CounterStore store,
       PolicyHolder policy, RateLimitEngine engine, PolicyReloader reloader, Sweeper sweeper,
-      TransportSecurity transport, AdminAccess adminAccess, ApiKeyFile apiKeys) {
+      TransportSecurity transport, AdminAccess adminAccess, ApiKeyFile apiKeys, Tracing tracing) {
     this.apiKeys = apiKeys;
+    this.tracing = tracing;
     this.settings = settings;
     this.grpc = grpc;
     this.health = health;
@@ -391,7 +409,8 @@ public final class RateLimitServer implements AutoCloseable {
         throw e;
       }
       RateLimitServer server =
-          new RateLimitServer(settings, grpc, health, null, null, null, null, null, transport, adminAccess, null);
+          new RateLimitServer(settings, grpc, health, null, null, null, null, null, transport, adminAccess, null,
+              null);
       server.startOperations(registry);
       server.serving();
       log.info("started in NOOP mode (always OK, no policy, no store) on {}:{}; {}", settings.bindAddress(),
@@ -416,8 +435,10 @@ public final class RateLimitServer implements AutoCloseable {
     ServiceMetrics metrics;
     Server grpc;
     ApiKeyFile apiKeys = null;
+    Tracing tracing = null;
     Edge edge = settings.edge();
     try {
+      tracing = Tracing.open(settings.operations().tracing()); // null when off: no SDK, no exporter, no interceptor
       store = Objects.requireNonNull(storeWrapper.apply(store), "the store wrapper returned null");
       metrics = new ServiceMetrics(registry, clock, settings.operations().detailedMetricValues(),
           edge.nearLimitRatio());
@@ -426,16 +447,21 @@ public final class RateLimitServer implements AutoCloseable {
           settings.security().clientAddresses(), settings.rejectedRequests(), edge.headers());
       ServerServiceDefinition rateLimit =
           MalformedRequestGuard.guard(new RateLimitGrpcService(engine).bindService(), metrics::invalidRequest);
-      builder.addService(edge.shadowMode()
-          ? ServerInterceptors.intercept(rateLimit, new GlobalShadowMode(registry)) : rateLimit);
+      if (edge.shadowMode()) {
+        rateLimit = ServerInterceptors.intercept(rateLimit, new GlobalShadowMode(registry));
+      }
+      builder.addService(traced(rateLimit, tracing)); // the span sees the answer Envoy gets
       if (edge.apiKeys() != null) {
         apiKeys = ApiKeyFile.open(edge.apiKeys(), settings.operations().configCheckInterval(), registry);
-        builder.addService(new ApiKeyAuthService(apiKeys, registry));
+        builder.addService(traced(new ApiKeyAuthService(apiKeys, registry).bindService(), tracing));
       }
       grpc = listen("gRPC", settings.bindAddress(), settings.grpcPort(), () -> builder.build().start());
     } catch (IOException | ConfigException | RuntimeException e) {
       if (apiKeys != null) {
         apiKeys.close();
+      }
+      if (tracing != null) {
+        tracing.close();
       }
       store.close();
       adminAccess.close();
@@ -450,7 +476,7 @@ public final class RateLimitServer implements AutoCloseable {
       registerRedisMeters(store, registry);
     }
     RateLimitServer server = new RateLimitServer(settings, grpc, health, store, policy, engine, reloader, sweeper,
-        transport, adminAccess, apiKeys);
+        transport, adminAccess, apiKeys, tracing);
     server.startOperations(registry);
     server.serving();
     store.onReadinessChange(server::serving); // gRPC health follows readiness (e.g. Redis unable to decide)
@@ -468,7 +494,13 @@ public final class RateLimitServer implements AutoCloseable {
         settings.drainTimeout(), settings.sweepInterval());
     log.info("transport: {}, requests up to {} bytes, client addresses {}", transport.tls() ? "TLS" : "plaintext",
         settings.security().maxRequestBytes(), settings.security().clientAddresses());
+    log.info("tracing: {}", tracing == null ? "off" : tracing.describe());
     return server;
+  }
+
+  /** {@code service} with a span per call when tracing is on, else as it is. */
+  private static ServerServiceDefinition traced(ServerServiceDefinition service, Tracing tracing) {
+    return tracing == null ? service : ServerInterceptors.intercept(service, tracing.interceptor());
   }
 
   /** Server reflection in both versions: v1, and the deprecated v1alpha that ghz and older grpcurl ask for. */
@@ -602,6 +634,11 @@ public final class RateLimitServer implements AutoCloseable {
     return reloader;
   }
 
+  /** Whether spans are exported (tracing on, and not in noop mode). */
+  public boolean tracing() {
+    return tracing != null;
+  }
+
   /** The decision engine, or null in noop mode. */
   public RateLimitEngine engine() {
     return engine;
@@ -666,6 +703,9 @@ public final class RateLimitServer implements AutoCloseable {
     }
     if (apiKeys != null) {
       apiKeys.close();
+    }
+    if (tracing != null) {
+      tracing.close(); // after the drain: the last calls' spans are exported too
     }
     if (store != null) {
       store.close();
