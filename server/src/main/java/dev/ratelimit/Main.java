@@ -6,6 +6,7 @@ import dev.ratelimit.store.StoreSettings;
 import dev.ratelimit.policy.ConfigException;
 import dev.ratelimit.policy.Durations;
 import dev.ratelimit.policy.RejectedRequests;
+import dev.ratelimit.grpc.TracingSettings;
 import dev.ratelimit.security.AdminSecurity;
 import dev.ratelimit.engine.ClientAddressPolicy;
 import dev.ratelimit.security.SecuritySettings;
@@ -190,6 +191,15 @@ public final class Main implements Callable<Integer> {
   @Option(names = "--near-limit-ratio", defaultValue = "${env:RATELIMIT_NEAR_LIMIT_RATIO:-0.8}", description = "Share of a limit from which admitted hits count in ratelimit_near_limit (env RATELIMIT_NEAR_LIMIT_RATIO; default ${DEFAULT-VALUE}).")
   double nearLimitRatio;
 
+  @Option(names = "--otlp-endpoint", description = "Export OpenTelemetry spans of ShouldRateLimit and ext_authz Check over OTLP/HTTP (protobuf) to this collector, e.g. http://otel-collector:4318 (spans go to its /v1/traces; a URL with a path is used as it is); the parent is the W3C traceparent Envoy sends. Default: off, or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT when set (docs/operations.md).")
+  String otlpEndpoint;
+
+  @Option(names = "--trace-sample-ratio", defaultValue = "${env:OTEL_TRACES_SAMPLER_ARG:-1.0}", description = "Share of calls without a sampled or unsampled parent that start a recorded trace; Envoy's sampling decision is followed otherwise (env OTEL_TRACES_SAMPLER_ARG; default ${DEFAULT-VALUE}).")
+  double traceSampleRatio;
+
+  @Option(names = "--trace-service-name", defaultValue = "${env:OTEL_SERVICE_NAME:-ratelimit}", description = "The service.name of exported spans (env OTEL_SERVICE_NAME; default ${DEFAULT-VALUE}).")
+  String traceServiceName;
+
   @Option(names = "--noop", description = "Benchmark baseline: same gRPC stack, always OK, no policy, no store.")
   boolean noop;
 
@@ -257,6 +267,7 @@ public final class Main implements Callable<Integer> {
         .adminGrpcPort(adminGrpcPort)
         .adminSecurity(adminSecurity())
         .drainTimeout(drainTimeout)
+        .tracing(TracingSettings.resolve(otlpEndpoint, traceServiceName, traceSampleRatio, System.getenv()))
         .build();
     return listeners.toBuilder().store(store()).build();
   }

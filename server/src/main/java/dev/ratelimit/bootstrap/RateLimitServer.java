@@ -9,6 +9,7 @@ import dev.ratelimit.grpc.Listeners;
 import dev.ratelimit.grpc.MalformedRequestGuard;
 import dev.ratelimit.grpc.NoopRateLimitService;
 import dev.ratelimit.grpc.RateLimitGrpcService;
+import dev.ratelimit.grpc.Tracing;
 import dev.ratelimit.ops.AdminHttpServer;
 import dev.ratelimit.ops.Readiness;
 import dev.ratelimit.ops.ServiceMetrics;
@@ -68,6 +69,7 @@ public final class RateLimitServer implements AutoCloseable {
   private AdminAccess adminAccess;
   private boolean tls;
   private boolean servesApiKeys;
+  private Tracing tracing;
   /** When in-flight calls of both listeners must have finished (nanoTime), set once shutdown starts. */
   private volatile long drainDeadline;
   private Server grpc;
@@ -144,6 +146,10 @@ public final class RateLimitServer implements AutoCloseable {
         store.close();
       }
     });
+    tracing = Tracing.open(settings.tracing()); // null when off: no SDK, no exporter, no interceptor
+    if (tracing != null) {
+      components.add("tracing", tracing); // stopped after the listeners drain: the last calls' spans are exported
+    }
     ServiceMetrics metrics = new ServiceMetrics(registry, clock, settings.detailedMetricValues(),
         settings.nearLimitRatio());
     RateLimitEngine engine = new RateLimitEngine(policy, store, clock, settings.limits(), settings.failureMode(),
@@ -152,12 +158,14 @@ public final class RateLimitServer implements AutoCloseable {
     decisions = new Decisions(backend, policy, engine, reloader);
     ServerServiceDefinition rateLimit =
         MalformedRequestGuard.guard(new RateLimitGrpcService(engine).bindService(), metrics::invalidRequest);
-    builder.addService(settings.shadowMode()
-        ? ServerInterceptors.intercept(rateLimit, new GlobalShadowMode(registry)) : rateLimit);
+    if (settings.shadowMode()) {
+      rateLimit = ServerInterceptors.intercept(rateLimit, new GlobalShadowMode(registry));
+    }
+    builder.addService(traced(rateLimit, tracing)); // the span sees the answer Envoy gets
     if (settings.apiKeys() != null) {
       ApiKeyFile apiKeys = components.add("API keys file",
           ApiKeyFile.open(settings.apiKeys(), settings.configCheckInterval(), registry));
-      builder.addService(new ApiKeyAuthService(apiKeys, registry));
+      builder.addService(traced(new ApiKeyAuthService(apiKeys, registry).bindService(), tracing));
       servesApiKeys = true;
     }
     // A decision that never waits on I/O runs on the Netty event loop instead of paying a thread hand-off per call;
@@ -177,6 +185,11 @@ public final class RateLimitServer implements AutoCloseable {
     }
     backend.start();
     backend.onReadinessChange(this::serving); // gRPC health follows readiness (e.g. Redis unable to decide)
+  }
+
+  /** {@code service} with a span per call when tracing is on, else as it is. */
+  private static ServerServiceDefinition traced(ServerServiceDefinition service, Tracing tracing) {
+    return tracing == null ? service : ServerInterceptors.intercept(service, tracing.interceptor());
   }
 
   /**
@@ -224,6 +237,7 @@ public final class RateLimitServer implements AutoCloseable {
     log.info("transport: {}, requests up to {} bytes, client addresses {}",
         tls ? "TLS" : "plaintext", settings.security().maxRequestBytes(),
         settings.security().clientAddresses());
+    log.info("tracing: {}", tracing == null ? "off" : tracing.describe());
   }
 
   private String describeAdmin() {
@@ -255,6 +269,11 @@ public final class RateLimitServer implements AutoCloseable {
   /** The bound admin gRPC port, or -1 when it is off (and always in noop mode). */
   public int adminGrpcPort() {
     return adminGrpc == null ? -1 : adminGrpc.getPort();
+  }
+
+  /** Whether spans are exported (tracing on, and not in noop mode). */
+  public boolean tracing() {
+    return tracing != null;
   }
 
   /** The store decisions go to. */

@@ -3,6 +3,7 @@ package dev.ratelimit.bootstrap;
 import dev.ratelimit.engine.FailureMode;
 import dev.ratelimit.engine.RequestLimits;
 import dev.ratelimit.engine.ResponseHeaders;
+import dev.ratelimit.grpc.TracingSettings;
 import dev.ratelimit.ops.ServiceMetrics;
 import dev.ratelimit.policy.RejectedRequests;
 import dev.ratelimit.quota.QuotaLedger;
@@ -42,6 +43,7 @@ import java.util.Objects;
  * @param adminGrpcPort admin gRPC listener, 0 for an ephemeral one, -1 for none
  * @param adminSecurity bearer token and TLS of both admin listeners (required beyond loopback)
  * @param drainTimeout how long shutdown waits for in-flight calls
+ * @param tracing OpenTelemetry spans of {@code ShouldRateLimit} and ext_authz {@code Check} (off by default)
  */
 public record ServerSettings(
     String bindAddress, int grpcPort, boolean noop,
@@ -50,7 +52,7 @@ public record ServerSettings(
     BigDecimal quotaRate, ResponseHeaders headers, boolean shadowMode, double nearLimitRatio,
     int detailedMetricValues, Path apiKeys, SecuritySettings security,
     String adminBindAddress, int adminPort, int adminGrpcPort, AdminSecurity adminSecurity,
-    Duration drainTimeout) {
+    Duration drainTimeout, TracingSettings tracing) {
 
   /** Checks the whole; use a {@link Builder} rather than this constructor. */
   public ServerSettings {
@@ -66,6 +68,7 @@ public record ServerSettings(
     Objects.requireNonNull(adminBindAddress, "adminBindAddress");
     Objects.requireNonNull(adminSecurity, "adminSecurity");
     Objects.requireNonNull(drainTimeout, "drainTimeout");
+    Objects.requireNonNull(tracing, "tracing");
     if (quotaRate.signum() < 0) {
       throw new IllegalArgumentException("the quota rate must be at least 0, not " + quotaRate);
     }
@@ -133,6 +136,7 @@ public record ServerSettings(
     private int adminGrpcPort = 9091;
     private AdminSecurity adminSecurity = AdminSecurity.none();
     private Duration drainTimeout = Duration.ofSeconds(10);
+    private TracingSettings tracing = TracingSettings.off();
 
     private Builder() {
     }
@@ -160,6 +164,7 @@ public record ServerSettings(
       adminGrpcPort = s.adminGrpcPort;
       adminSecurity = s.adminSecurity;
       drainTimeout = s.drainTimeout;
+      tracing = s.tracing;
     }
 
     public Builder bindAddress(String value) {
@@ -273,11 +278,16 @@ public record ServerSettings(
       return this;
     }
 
+    public Builder tracing(TracingSettings value) {
+      tracing = value;
+      return this;
+    }
+
     /** @throws IllegalArgumentException when the settings do not go together (e.g. an open admin port without auth) */
     public ServerSettings build() {
       return new ServerSettings(bindAddress, grpcPort, noop, configPath, watchConfig, configCheckInterval, store,
           limits, failureMode, rejectedRequests, quotaRate, headers, shadowMode, nearLimitRatio, detailedMetricValues,
-          apiKeys, security, adminBindAddress, adminPort, adminGrpcPort, adminSecurity, drainTimeout);
+          apiKeys, security, adminBindAddress, adminPort, adminGrpcPort, adminSecurity, drainTimeout, tracing);
     }
   }
 }

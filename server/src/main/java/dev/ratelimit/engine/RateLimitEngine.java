@@ -12,6 +12,8 @@ import dev.ratelimit.store.StoreException;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
+import io.opentelemetry.api.common.AttributeKey;
+import io.opentelemetry.api.trace.Span;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,6 +30,8 @@ public final class RateLimitEngine {
   public static final String HEADER_REMAINING = ResponseHeaders.X_REMAINING;
   public static final String HEADER_CURRENT = ResponseHeaders.X_CURRENT;
   public static final String HEADER_RESET = ResponseHeaders.X_RESET;
+  /** Descriptors of a call the store failed to decide, noted on the call's span when tracing is on. */
+  public static final AttributeKey<Long> STORE_FAILURES = AttributeKey.longKey("ratelimit.store_failures");
 
   private final Supplier<PolicyIndex> policy;
   private final CounterStore store;
@@ -131,9 +135,14 @@ public final class RateLimitEngine {
       return;
     }
     CounterStore.Result[] results = store.applyAll(ops, now, batch);
+    long failures = 0;
     for (int i = 0; i < results.length; i++) {
       counted.get(i).verdict = results[i].verdict();
       counted.get(i).failure = results[i].failure();
+      failures += results[i].failure() == null ? 0 : 1;
+    }
+    if (failures > 0) {
+      Span.current().setAttribute(STORE_FAILURES, failures); // a no-op without a traced call
     }
   }
 

@@ -28,7 +28,7 @@ import picocli.CommandLine.Model.CommandSpec;
 /** Both overlays configure the server through settings {@link Main} really reads, within their memory limits. */
 @Tag("deploy")
 class DeploymentMatchesServerTest {
-  /** Chronicle Map's file for 1,000,000 counters of 48 + 142 bytes measured 243 MiB: x1.34 of the raw size. */
+  /** 1,000,000 counters of 48 + 142 bytes take 237 MiB, x1.31 of the raw size (docs/operations.md, MemoryFigureTest). */
   private static final double STORE_OVERHEAD = 1.4;
   private static final long JVM_OTHER_BYTES = 200L << 20;
 

@@ -6,6 +6,7 @@ import com.google.protobuf.Message;
 import com.google.protobuf.util.JsonFormat;
 import io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.trace.v3.OpenTelemetryConfig;
 import io.envoyproxy.envoy.extensions.access_loggers.stream.v3.StdoutAccessLog;
 import io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz;
 import io.envoyproxy.envoy.extensions.filters.http.header_mutation.v3.HeaderMutation;
@@ -38,6 +39,7 @@ final class EnvoyJson {
           .add(StdoutAccessLog.getDescriptor())
           .add(HttpProtocolOptions.getDescriptor())
           .add(Cluster.getDescriptor())
+          .add(OpenTelemetryConfig.getDescriptor())
           .build();
 
   private static final JsonFormat.Parser STRICT = JsonFormat.parser().usingTypeRegistry(TYPES);
