@@ -16,7 +16,6 @@ import dev.ratelimit.engine.RequestLimits;
 import dev.ratelimit.engine.ResponseHeaders;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.store.redis.RedisSettings;
-import dev.ratelimit.store.redis.RedisStore;
 import dev.ratelimit.store.redis.TimeSource;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;

@@ -2,7 +2,6 @@ package dev.ratelimit.store;
 
 import dev.ratelimit.store.redis.RedisBackend;
 import dev.ratelimit.store.redis.RedisSettings;
-import dev.ratelimit.store.redis.RedisStore;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.time.Clock;

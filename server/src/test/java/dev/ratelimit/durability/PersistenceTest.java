@@ -7,7 +7,6 @@ import static dev.ratelimit.testing.TestServer.request;
 import static dev.ratelimit.testing.TestServer.withHits;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.ratelimit.bootstrap.RateLimitServer;
 import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.testing.ManualClock;

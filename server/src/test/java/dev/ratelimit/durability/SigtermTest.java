@@ -10,7 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.Main;
-import dev.ratelimit.bootstrap.RateLimitServer;
 import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.store.ChronicleMapStore;
 import dev.ratelimit.testing.Http;

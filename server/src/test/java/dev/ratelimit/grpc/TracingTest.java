@@ -10,7 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.ratelimit.bootstrap.RateLimitServer;
 import dev.ratelimit.grpc.OtlpReceiver.SpanData;
 import dev.ratelimit.limiter.Limiter;
 import dev.ratelimit.limiter.Verdict;

@@ -60,6 +60,11 @@ import org.slf4j.LoggerFactory;
  * <p><b>Failovers and health.</b> The connection ({@link RedisConnection}) follows Sentinel and Cluster failovers;
  * each call's outcome feeds it and {@link StoreHealth}, which, with a background probe, decides {@link #isOpen()}
  * (readiness).
+ *
+ * <p>Over 250 lines because one request's path through Redis is one piece: the local over-limit cache, routing by
+ * hash slot, script calls with their deadlines, refunds across slots and the failure of each call. Connections and
+ * failovers ({@link RedisConnection}), health ({@link StoreHealth}), the clock offset, start-up retries, settings and
+ * meters ({@link RedisBackend}) each have their own class.
  */
 public final class RedisStore implements CounterStore {
   private static final Logger log = LoggerFactory.getLogger(RedisStore.class);
@@ -76,8 +81,6 @@ public final class RedisStore implements CounterStore {
   private static final byte[] NOWHERE = LuaScript.ascii("nowhere");
   private static final byte[] REJECTED = LuaScript.ascii("rejected");
   private static final byte[] REFUND = LuaScript.ascii("refund");
-  /** Longest wait of one start-up attempt (connecting, loading a script, the first call). */
-  private static final int ATTEMPT_SECONDS = 2;
   /** How often the background probe asks Redis whether it can decide. */
   private static final long PROBE_MILLIS = 500;
   /** Not ready once this many outcomes in a row failed ... */
@@ -117,7 +120,7 @@ public final class RedisStore implements CounterStore {
   }
 
   /**
-   * Connects and loads the scripts, retrying (each attempt up to {@value #ATTEMPT_SECONDS} s, with back-off) until
+   * Connects and loads the scripts, retrying (each attempt up to {@value StartupRetry#ATTEMPT_SECONDS} s, with back-off) until
    * the start-up timeout: Redis may start after this server, or be briefly busy.
    *
    * @throws IOException when Redis cannot be reached or refuses the script within the start-up timeout
@@ -126,7 +129,7 @@ public final class RedisStore implements CounterStore {
     Objects.requireNonNull(settings, "settings");
     LuaScript script = LuaScript.load();
     LuaScript stateScript = LuaScript.load("state.lua");
-    Startup startup = new Startup(settings);
+    StartupRetry startup = new StartupRetry(settings);
     ScheduledExecutorService monitor = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "ratelimit-redis-monitor");
       t.setDaemon(true);
@@ -168,53 +171,6 @@ public final class RedisStore implements CounterStore {
       }
       monitor.shutdownNow();
       throw e;
-    }
-  }
-
-  /** Retries a start-up step with back-off until the start-up deadline; each attempt gets a bounded wait. */
-  private static final class Startup {
-    private final long deadline;
-    private final Duration startupTimeout;
-
-    Startup(RedisSettings settings) {
-      this.startupTimeout = settings.startupTimeout();
-      this.deadline = System.nanoTime() + startupTimeout.toNanos();
-    }
-
-    /** A step given the time it may wait this attempt. */
-    interface Step<T> {
-      T attempt(Duration remaining) throws Exception;
-    }
-
-    <T> T retry(String failure, Step<T> step) throws IOException {
-      long backoffMillis = 100;
-      for (int attempt = 1; ; attempt++) {
-        long left = deadline - System.nanoTime();
-        Duration wait = Duration.ofNanos(Math.max(TimeUnit.MILLISECONDS.toNanos(100),
-            Math.min(left, TimeUnit.SECONDS.toNanos(ATTEMPT_SECONDS))));
-        try {
-          return step.attempt(wait);
-        } catch (IllegalArgumentException e) {
-          throw new IOException(e.getMessage(), e); // a malformed URI does not get better
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new IOException(failure + ": interrupted", e);
-        } catch (Exception e) {
-          Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
-          long remaining = deadline - System.nanoTime();
-          if (remaining <= TimeUnit.MILLISECONDS.toNanos(backoffMillis)) {
-            throw new IOException(failure + " (" + attempt + " attempt" + (attempt == 1 ? "" : "s") + " within "
-                + startupTimeout.toMillis() + " ms, --redis-startup-timeout): " + cause, cause);
-          }
-          log.info("{} (attempt {}): {}; retrying", failure, attempt, cause.toString());
-          LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(backoffMillis));
-          if (Thread.interrupted()) {
-            Thread.currentThread().interrupt();
-            throw new IOException(failure + ": interrupted", cause);
-          }
-          backoffMillis = Math.min(backoffMillis * 2, 2_000);
-        }
-      }
     }
   }
 

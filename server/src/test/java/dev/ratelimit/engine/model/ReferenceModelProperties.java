@@ -1,7 +1,6 @@
 package dev.ratelimit.engine.model;
 
 import dev.ratelimit.store.StoreSettings;
-import dev.ratelimit.bootstrap.RateLimitServer;
 import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.policy.PolicyReloader;
 import dev.ratelimit.engine.FailureMode;

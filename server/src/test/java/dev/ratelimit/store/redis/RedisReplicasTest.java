@@ -8,7 +8,6 @@ import static dev.ratelimit.testing.TestServer.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.ratelimit.bootstrap.RateLimitServer;
 import dev.ratelimit.bootstrap.ServerSettings;
 import dev.ratelimit.proto.admin.v1.RateLimitAdminGrpc;
 import dev.ratelimit.proto.admin.v1.RecordVolumeRequest;
