@@ -65,9 +65,8 @@ load() {  # $1 = output name, rest = generator flags (a --warmup is run as a sep
   line=$(awk -v n="$name" -v c="$calls" -v t="${tput:-0}" -v ticks=$((after - before)) -v hz="$HZ" -v la="$la" \
     'BEGIN { printf "%-22s %9d calls %8.0f calls/s %6.1f us server CPU/call  (load %s)", n, c, t, (c > 0 ? ticks / hz * 1e6 / c : 0), la }')
   if [ "$rc" = 3 ]; then line="$line  $(grep REFUSED "$OUT/$name.err")"; fi
-  grep -E '^latency|^send lag' "$OUT/$name.txt" | sed 's/^/    /' >>"$OUT/$name.lat" || true
+  grep -E '^latency|^send lag' "$OUT/$name.txt" | sed 's/^/    /' >"$OUT/$name.lat" || true
   echo "$line" | tee -a "$SUMMARY"
-  [ "$rc" = 3 ] && sed 's/^/    /' "$OUT/$name.lat" | tee -a "$SUMMARY" >/dev/null
   return 0
 }
 throughput() { grep -o '"throughput":[0-9.]*' "$OUT/$1.json" | cut -d: -f2; }
@@ -104,7 +103,7 @@ for rate in $HALF $RATES; do
   for mode in real noop; do
     if [ $mode = noop ]; then start_server "rate-$rate-$mode" --noop; else start_server "rate-$rate-$mode"; fi
     load "rate-$rate-$mode" --rate "$rate" --duration "$DURATION" --warmup "$WARMUP"
-    sed 's/^/    /' "$OUT/rate-$rate-$mode.lat" | tee -a "$SUMMARY"
+    tee -a "$SUMMARY" <"$OUT/rate-$rate-$mode.lat"
     stop_server
   done
 done
