@@ -102,12 +102,14 @@ if [ "$LATENCY" = 1 ]; then
     for pct in 25 50 75; do
       rate=$((max * pct / 100)); per_conn=$(( (rate + CLIENTS * c - 1) / (CLIENTS * c) ))
       rm -f "$OUT"/lat-"$mode"-"$pct"-*.log
+      lat_pids=()
       for i in $(seq 0 $((CLIENTS - 1))); do
         $TOOL_CPU h2load -n $((per_conn * c * SECONDS_PER_RATE)) -c "$c" -m "$m" --rps "$per_conn" \
           -H 'content-type: application/grpc' -H 'te: trailers' -d "$OUT/bodies/body-$i.bin" \
           --log-file "$OUT/lat-$mode-$pct-$i.log" "http://127.0.0.1:$PORT$PATH_RLS" >/dev/null 2>&1 &
+        lat_pids+=($!)
       done
-      wait $(jobs -p | grep -vxF -e "$SERVER_PID" $(printf -- '-e %s ' "${REDIS_PIDS[@]}")) 2>/dev/null || true
+      for p in "${lat_pids[@]}"; do wait "$p" || true; done
       cat "$OUT"/lat-"$mode"-"$pct"-*.log | awk '{print $3}' | sort -n | awk -v mode="$mode" -v pct="$pct" -v rate="$rate" '
         {v[NR] = $1} END { if (NR == 0) { print mode, pct "%: no samples"; exit }
           printf "%-13s %3d%% (%6d calls/s): p50 %6.0f us  p99 %6.0f us  p99.9 %6.0f us  (%d calls)\n", mode, pct, rate,
