@@ -1,52 +1,40 @@
 #!/usr/bin/env bash
-# Measures the real server against the --noop baseline in one run, on loopback, with the same generator settings:
-#   1. max throughput (closed loop), noop and real alternated ROUNDS times, then once more with warm (repeating) keys;
-#   2. latency at 50% of the real server's max (open loop, coordinated-omission corrected), real and noop;
+# Measures the real server (embedded store) against the --noop baseline in one run, on loopback, with the project's
+# generator (`ratelimit-load run`), the server pinned to CPU 0 and the generator to CPU 1 (PIN=1, default on >= 2 cores):
+#   1. max throughput (closed loop): default (cold-key) mix and warm mix, noop and real alternated ROUNDS times;
+#      every line gives calls/s beside the server's CPU per call (from /proc/PID/stat) and the load average;
+#   2. latency, open loop (coordinated-omission corrected) at 50% of the real server's max and at RATES; a rate the
+#      generator cannot drive (send lag p99 > 1 ms, or calls never sent) is refused and reported as such, not measured;
 #   3. memory with ~1M active keys (real server persisted to a file; noop after the same traffic as reference).
-# Build first: mvn -q -pl load-test,server -am package -DskipTests
+# Every server gets fresh ports for all its listeners, and is checked to be alive and ready (its own /readyz) before
+# each measurement. Build first: mvn -q -pl load-test,server -am package -DskipTests
 # Tunables (env): DURATION WARMUP CONCURRENCY CONNECTIONS ROUNDS SERVER_HEAP OUT PHASES ("1 2 3") RATES (extra open-loop
-# rates for phase 2, e.g. "5000 10000"; phase 2 needs REAL_MAX when phase 1 is skipped) PIN=1 (server on CPU 0, generator on CPU 1)
+# rates for phase 2, e.g. "5000 10000"; phase 2 needs REAL_MAX when phase 1 is skipped) PIN (1 = pinned, 0 = not)
+# MIXES ("cold warm").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SERVER_JAR=server/target/ratelimit-server.jar
-LOAD_JAR=load-test/target/ratelimit-load.jar
+OUT=${OUT:-/tmp/ratelimit-bench}
+mkdir -p "$OUT"
+# shellcheck source=load-test/lib.sh
+. load-test/lib.sh
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-10s}
 CONCURRENCY=${CONCURRENCY:-64}
 CONNECTIONS=${CONNECTIONS:-2}
 ROUNDS=${ROUNDS:-2}
-SERVER_HEAP=${SERVER_HEAP:--Xms512m -Xmx1g -XX:+UseG1GC}   # G1 explicitly: on one pinned CPU the JVM would pick Serial GC
 MEM_REQUESTS=${MEM_REQUESTS:-5538561}  # requests of the default mix that create 1M counters under the current default policy (MemoryFootprint prints it)
-OUT=${OUT:-/tmp/ratelimit-bench}
 PHASES=${PHASES:-1 2 3}
 RATES=${RATES:-}
-PIN=${PIN:-0}
-SERVER_CPU=; LOAD_CPU=
-if [ "$PIN" = 1 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"; fi
-PORT=18081
-mkdir -p "$OUT"
-[ -f "$SERVER_JAR" ] && [ -f "$LOAD_JAR" ] || { echo "build first: mvn -q -pl load-test,server -am package -DskipTests" >&2; exit 1; }
+MIXES=${MIXES:-cold warm}
+require_jars
+trap 'stop_server; stop_redis' EXIT
+SUMMARY=$OUT/summary.txt
+: >"$SUMMARY"
+echo "bench.sh $(date -u +%FT%TZ) PIN=$PIN DURATION=$DURATION WARMUP=$WARMUP CONCURRENCY=$CONCURRENCY ROUNDS=$ROUNDS" | tee -a "$SUMMARY"
 
-SERVER_PID=
-start_server() {  # $1 = name, rest = server flags
-  local name=$1; shift
-  # shellcheck disable=SC2086
-  $SERVER_CPU java $SERVER_HEAP -jar "$SERVER_JAR" --bind 127.0.0.1 --port $PORT "$@" >"$OUT/$name.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 300); do
-    if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then return 0; fi
-    kill -0 $SERVER_PID 2>/dev/null || { echo "server $name died:"; cat "$OUT/$name.log"; exit 1; }
-    sleep 0.1
-  done
-  echo "server $name did not open port $PORT" >&2; exit 1
+mix_flags() {  # cold: the default mix (1M IPs, most calls create counters); warm: keys that repeat
+  case $1 in cold) echo "" ;; warm) echo "--ips 100000 --pool-size 200000" ;; esac
 }
-stop_server() {
-  kill -TERM "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=
-}
-trap '[ -n "$SERVER_PID" ] && kill -TERM $SERVER_PID 2>/dev/null || true' EXIT
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime, in clock ticks
 load() {  # $1 = output name, rest = generator flags (a --warmup is run as a separate, unmeasured invocation first)
   local name=$1; shift
   local args=() shape=() warm=0s
@@ -59,66 +47,70 @@ load() {  # $1 = output name, rest = generator flags (a --warmup is run as a sep
   done
   if [ "$warm" != 0s ]; then
     # Same traffic, results discarded: JIT, connections and counters warm up before the server's CPU is sampled.
-    $LOAD_CPU java -Xmx2g -jar "$LOAD_JAR" run --target 127.0.0.1:$PORT --connections "$CONNECTIONS" "${shape[@]}" \
-      --duration "$warm" --warmup 0s >/dev/null 2>&1 || true
+    $TOOL_CPU java -Xmx2g -jar "$LOAD_JAR" run --target 127.0.0.1:"$PORT" --connections "$CONNECTIONS" "${shape[@]}" \
+      --duration "$warm" --warmup 0s --max-send-lag 0s >/dev/null 2>&1 || true
   fi
-  echo "loadavg before: $(cat /proc/loadavg)" > "$OUT/$name.load"
+  assert_server
+  local la; la=$(loadavg)
   local before; before=$(cpu_ticks "$SERVER_PID")
-  $LOAD_CPU java ${LOAD_HEAP:--Xmx2g} -jar "$LOAD_JAR" run --target 127.0.0.1:$PORT --connections "$CONNECTIONS" --json-out "$OUT/$name.json" \
-    --warmup 0s "${args[@]}" | tee "$OUT/$name.txt"
+  local rc=0
+  $TOOL_CPU java ${LOAD_HEAP:--Xmx2g} -jar "$LOAD_JAR" run --target 127.0.0.1:"$PORT" --connections "$CONNECTIONS" \
+    --json-out "$OUT/$name.json" --warmup 0s "${args[@]}" >"$OUT/$name.txt" 2>"$OUT/$name.err" || rc=$?
   local after; after=$(cpu_ticks "$SERVER_PID")
-  local calls; calls=$(grep -o '"completed":[0-9]*' "$OUT/$name.json" | cut -d: -f2)
+  local calls; calls=$(grep -o '"completed":[0-9]*' "$OUT/$name.json" 2>/dev/null | cut -d: -f2)
+  calls=${calls:-0}
+  local tput; tput=$(grep -o '"throughput":[0-9.]*' "$OUT/$name.json" 2>/dev/null | cut -d: -f2)
   # The generator's pool build (1-2 s, before the first call) falls inside this window but costs the server nothing.
-  echo "server CPU during measured run: $(( (after - before) * 10 )) ms, $(( (after - before) * 10000 / (calls > 0 ? calls : 1) )) us per call" | tee -a "$OUT/$name.txt"
-  echo "loadavg after: $(cat /proc/loadavg) (2 cores; other engineers' builds share them)" | tee -a "$OUT/$name.load" >> "$OUT/$name.txt"
+  local line
+  line=$(awk -v n="$name" -v c="$calls" -v t="${tput:-0}" -v ticks=$((after - before)) -v hz="$HZ" -v la="$la" \
+    'BEGIN { printf "%-22s %9d calls %8.0f calls/s %6.1f us server CPU/call  (load %s)", n, c, t, (c > 0 ? ticks / hz * 1e6 / c : 0), la }')
+  if [ "$rc" = 3 ]; then line="$line  $(grep REFUSED "$OUT/$name.err")"; fi
+  grep -E '^latency|^send lag' "$OUT/$name.txt" | sed 's/^/    /' >"$OUT/$name.lat" || true
+  echo "$line" | tee -a "$SUMMARY"
+  return 0
 }
 throughput() { grep -o '"throughput":[0-9.]*' "$OUT/$1.json" | cut -d: -f2; }
+cpu_of() { grep -- "^$1 " "$SUMMARY" | awk '{print $6}'; }
 
 if [[ " $PHASES " == *" 1 "* ]]; then
-echo "== 1. max throughput: closed loop, $CONCURRENCY in flight, $DURATION after $WARMUP warm-up, $ROUNDS rounds"
-for r in $(seq 1 "$ROUNDS"); do
-  start_server noop-$r --noop
-  load max-noop-$r --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP"
-  stop_server
-  start_server real-$r
-  load max-real-$r --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP"
-  stop_server
+echo "== 1. max throughput: closed loop, $CONCURRENCY in flight, $DURATION after $WARMUP warm-up, $ROUNDS rounds, mixes: $MIXES" | tee -a "$SUMMARY"
+for mix in $MIXES; do
+  for r in $(seq 1 "$ROUNDS"); do
+    for mode in noop real; do
+      if [ $mode = noop ]; then start_server "$mode-$mix-$r" --noop; else start_server "$mode-$mix-$r"; fi
+      # shellcheck disable=SC2046
+      load "max-$mode-$mix-$r" --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" $(mix_flags "$mix")
+      stop_server
+    done
+  done
+  # Ratio per round (modes alternated within a round, so both saw the same neighbours), then the best of each mode.
+  for r in $(seq 1 "$ROUNDS"); do
+    awk -v mix="$mix" -v r="$r" -v n="$(throughput "max-noop-$mix-$r")" -v e="$(throughput "max-real-$mix-$r")" \
+      -v cn="$(cpu_of "max-noop-$mix-$r")" -v ce="$(cpu_of "max-real-$mix-$r")" \
+      'BEGIN { printf "%s mix round %s: real/noop throughput %.2f, CPU per call real %.1f us - noop %.1f us = +%.1f us (%.2fx)\n", mix, r, e / n, ce, cn, ce - cn, ce / cn }' \
+      | tee -a "$SUMMARY"
+  done
 done
-# Same, with keys that repeat (100k IPs, pool 200k): the steady state of a server whose clients come back, rather
-# than the default mix's 1M IPs, where nearly every call of a short run creates a new per-IP counter.
-WARM_MIX="--ips 100000 --pool-size 200000"
-start_server noop-warm --noop
-# shellcheck disable=SC2086
-load max-noop-warm --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" $WARM_MIX
-stop_server
-start_server real-warm
-# shellcheck disable=SC2086
-load max-real-warm --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" $WARM_MIX
-stop_server
-echo "warm keys: noop $(throughput max-noop-warm) req/s, real $(throughput max-real-warm) req/s"
-
-NOOP_MAX=$(for r in $(seq 1 "$ROUNDS"); do throughput max-noop-$r; done | sort -n | tail -1)
-REAL_MAX=$(for r in $(seq 1 "$ROUNDS"); do throughput max-real-$r; done | sort -n | tail -1)
-echo "best noop $NOOP_MAX req/s, best real $REAL_MAX req/s, ratio $(echo "scale=3; $REAL_MAX / $NOOP_MAX" | bc)"
+if [[ " $MIXES " == *" cold "* ]]; then
+  REAL_MAX=$(for r in $(seq 1 "$ROUNDS"); do throughput "max-real-cold-$r"; done | sort -n | tail -1)
+fi
 fi
 
 if [[ " $PHASES " == *" 2 "* ]]; then
-
 HALF=$(printf '%.0f' "$(echo "${REAL_MAX:?run phase 1 or set REAL_MAX} / 2" | bc -l)")
-echo "== 2. open loop at 50% of the real server's max ($HALF req/s) and at RATES=$RATES"
+echo "== 2. open loop at 50% of the real server's max ($HALF calls/s) and at RATES=$RATES (refused when the generator falls behind)" | tee -a "$SUMMARY"
 for rate in $HALF $RATES; do
-  start_server rate-$rate-real
-  load rate-$rate-real --rate "$rate" --duration "$DURATION" --warmup "$WARMUP"
-  stop_server
-  start_server rate-$rate-noop --noop
-  load rate-$rate-noop --rate "$rate" --duration "$DURATION" --warmup "$WARMUP"
-  stop_server
+  for mode in real noop; do
+    if [ $mode = noop ]; then start_server "rate-$rate-$mode" --noop; else start_server "rate-$rate-$mode"; fi
+    load "rate-$rate-$mode" --rate "$rate" --duration "$DURATION" --warmup "$WARMUP"
+    tee -a "$SUMMARY" <"$OUT/rate-$rate-$mode.lat"
+    stop_server
+  done
 done
 fi
 
 if [[ " $PHASES " == *" 3 "* ]]; then
-
-echo "== 3. memory with 1M active keys ($MEM_REQUESTS distinct requests of the default mix: a pool that large, one pass)"
+echo "== 3. memory with 1M active keys ($MEM_REQUESTS distinct requests of the default mix: a pool that large, one pass)" | tee -a "$SUMMARY"
 rm -f "$OUT/counters.dat"
 for mode in real noop; do
   if [ $mode = real ]; then start_server mem-real --data-file "$OUT/counters.dat"; else start_server mem-noop --noop; fi
@@ -126,10 +118,9 @@ for mode in real noop; do
   jcmd "$SERVER_PID" GC.run >/dev/null
   sleep 1
   jcmd "$SERVER_PID" GC.heap_info > "$OUT/mem-$mode.heap"
-  grep -E 'VmRSS|VmHWM' "/proc/$SERVER_PID/status" | tee "$OUT/mem-$mode.rss"
-  grep -E 'used' "$OUT/mem-$mode.heap" | head -2
+  echo "mem-$mode: $(grep -E 'VmRSS' "/proc/$SERVER_PID/status" | tr -s ' ') ; heap $(grep -E 'used' "$OUT/mem-$mode.heap" | head -1 | tr -s ' ')" | tee -a "$SUMMARY"
   stop_server
 done
-echo "counters file: apparent $(du -h --apparent-size "$OUT/counters.dat" | cut -f1), allocated $(du -h "$OUT/counters.dat" | cut -f1)"
+echo "counters file: apparent $(du -h --apparent-size "$OUT/counters.dat" | cut -f1), allocated $(du -h "$OUT/counters.dat" | cut -f1)" | tee -a "$SUMMARY"
 fi
-echo "results in $OUT"
+echo "summary: $SUMMARY"

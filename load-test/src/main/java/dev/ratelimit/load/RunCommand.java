@@ -45,6 +45,11 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--timeout", converter = DurationConverter.class, defaultValue = "2s", description = "Deadline per call (default: ${DEFAULT-VALUE}).")
     Duration timeout;
 
+    @Option(names = "--max-send-lag", converter = DurationConverter.class, defaultValue = "1ms",
+            description = "Open loop: refuse the run (exit 3) when the generator's own send lag p99 exceeds this: its latencies"
+                    + " would measure the generator, not the server (default: ${DEFAULT-VALUE}; 0s = never refuse).")
+    Duration maxSendLag;
+
     @Option(names = "--pool-size", description = "Prebuilt requests, cycled; >= --ips to touch every IP (default: ${DEFAULT-VALUE}).")
     int poolSize = 1_000_000;
 
@@ -81,6 +86,28 @@ public final class RunCommand implements Callable<Integer> {
         if (report.notSent() > 0) {
             System.err.println("warning: " + report.notSent() + " scheduled calls were never sent: the server fell more than --timeout behind --rate");
         }
-        return report.completed() == 0 ? 2 : 0;
+        if (report.completed() == 0) {
+            return 2;
+        }
+        return refusal(report) == null ? 0 : 3;
+    }
+
+    /** Why an open-loop report does not measure the server (null when it does): calls never sent, or late sends. */
+    String refusal(Report report) {
+        if (report.sendLag() == null || maxSendLag.isZero()) {
+            return null;
+        }
+        double limitUs = maxSendLag.toNanos() / 1_000.0;
+        String reason = null;
+        if (report.notSent() > 0) {
+            reason = report.notSent() + " scheduled calls were never sent";
+        } else if (report.sendLag().p99() > limitUs) {
+            reason = String.format(java.util.Locale.ROOT, "send lag p99 %.0f us > --max-send-lag %.0f us", report.sendLag().p99(), limitUs);
+        }
+        if (reason != null) {
+            System.err.println("REFUSED: this generator cannot drive " + report.rate() + " calls/s here (" + reason
+                    + "); its latencies would measure the generator, not the server. Use a lower --rate, or h2load --rps.");
+        }
+        return reason;
     }
 }

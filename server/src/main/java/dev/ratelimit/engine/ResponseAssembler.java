@@ -7,6 +7,7 @@ import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.Code;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus;
+import java.util.Arrays;
 import java.util.Objects;
 
 /**
@@ -38,6 +39,8 @@ final class ResponseAssembler {
     RateLimitResponse.Builder response = RateLimitResponse.newBuilder();
     boolean overall = false;
     Evaluation reporter = null;
+    // Added in one go: adding them one by one grew the statuses list (an array copy per response).
+    DescriptorStatus[] statuses = new DescriptorStatus[evaluations.length];
     for (int i = 0; i < evaluations.length; i++) {
       Evaluation evaluation = evaluations[i];
       DescriptorStatus.Builder status = DescriptorStatus.newBuilder().setCode(Code.OK);
@@ -53,8 +56,9 @@ final class ResponseAssembler {
       if (evaluation != null && evaluation.verdict != null && reportsBefore(evaluation, reporter)) {
         reporter = evaluation;
       }
-      response.addStatuses(status);
+      statuses[i] = status.build();
     }
+    response.addAllStatuses(Arrays.asList(statuses));
     response.setOverallCode(overall ? Code.OVER_LIMIT : Code.OK);
     if (reporter != null) {
       headers.write(response, reporter.rule, reporter.verdict, now);

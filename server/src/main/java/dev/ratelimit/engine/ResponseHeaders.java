@@ -44,9 +44,9 @@ public record ResponseHeaders(Format format, boolean retryAfter, boolean limitHe
     X_RATELIMIT("x-ratelimit") {
       @Override
       void write(RateLimitResponse.Builder r, ResponseHeaders options, RateLimitRule rule, Verdict v, long now) {
-        r.addResponseHeadersToAdd(header(X_REMAINING, Long.toString(v.remaining())));
-        r.addResponseHeadersToAdd(header(X_CURRENT, Long.toString(v.current())));
-        r.addResponseHeadersToAdd(header(X_RESET, Long.toString(v.resetEpochSeconds())));
+        r.addResponseHeadersToAdd(SMALL_REMAINING.header(v.remaining()));
+        r.addResponseHeadersToAdd(SMALL_CURRENT.header(v.current()));
+        r.addResponseHeadersToAdd(LAST_RESET.header(v.resetEpochSeconds()));
         if (options.limitHeader()) {
           r.addResponseHeadersToAdd(header(X_LIMIT, Long.toString(v.limit())));
         }
@@ -121,8 +121,7 @@ public record ResponseHeaders(Format format, boolean retryAfter, boolean limitHe
   public void write(RateLimitResponse.Builder response, RateLimitRule rule, Verdict verdict, long nowMillis) {
     format.write(response, this, rule, verdict, nowMillis);
     if (retryAfter && verdict.overLimit()) {
-      response.addResponseHeadersToAdd(header(RETRY_AFTER,
-          Long.toString(Math.max(1, verdict.secondsUntilReset(nowMillis)))));
+      response.addResponseHeadersToAdd(SMALL_RETRY_AFTER.header(Math.max(1, verdict.secondsUntilReset(nowMillis))));
     }
   }
 
@@ -142,6 +141,49 @@ public record ResponseHeaders(Format format, boolean retryAfter, boolean limitHe
       }
     }
     return s.append('"').toString();
+  }
+
+  private static final NumberHeaders SMALL_REMAINING = new NumberHeaders(X_REMAINING);
+  private static final NumberHeaders SMALL_CURRENT = new NumberHeaders(X_CURRENT);
+  private static final NumberHeaders SMALL_RETRY_AFTER = new NumberHeaders(RETRY_AFTER);
+  private static final LastHeader LAST_RESET = new LastHeader(X_RESET);
+
+  /** One header with a number value, built once for the values 0..1023 (most answers), on demand above. */
+  private static final class NumberHeaders {
+    private final String name;
+    private final HeaderValue[] small = new HeaderValue[1024];
+
+    NumberHeaders(String name) {
+      this.name = name;
+      for (int i = 0; i < small.length; i++) {
+        small[i] = ResponseHeaders.header(name, Integer.toString(i));
+      }
+    }
+
+    HeaderValue header(long value) {
+      return value >= 0 && value < small.length ? small[(int) value] : ResponseHeaders.header(name, Long.toString(value));
+    }
+  }
+
+  /** One header with a number value that changes slowly (a reset second): the last one built is reused. */
+  private static final class LastHeader {
+    private record Built(long value, HeaderValue header) {}
+
+    private final String name;
+    private volatile Built last = new Built(Long.MIN_VALUE, null);
+
+    LastHeader(String name) {
+      this.name = name;
+    }
+
+    HeaderValue header(long value) {
+      Built built = last;
+      if (built.value() != value) {
+        built = new Built(value, ResponseHeaders.header(name, Long.toString(value)));
+        last = built;
+      }
+      return built.header();
+    }
   }
 
   private static HeaderValue header(String name, String value) {

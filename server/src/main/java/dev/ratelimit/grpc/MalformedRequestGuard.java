@@ -1,5 +1,6 @@
 package dev.ratelimit.grpc;
 
+import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import io.grpc.ForwardingServerCallListener;
 import io.grpc.Metadata;
@@ -9,8 +10,6 @@ import io.grpc.ServerMethodDefinition;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
@@ -46,6 +45,25 @@ public final class MalformedRequestGuard {
     return guarded.build();
   }
 
+  /** The whole stream, in one array of the exact size when the stream knows its length (gRPC's do). */
+  static byte[] readAll(InputStream stream) throws IOException {
+    int known = stream.available();
+    if (known <= 0) {
+      return stream.readAllBytes();
+    }
+    byte[] bytes = stream.readNBytes(known);
+    int next = stream.read();
+    if (next < 0) {
+      return bytes;
+    }
+    byte[] rest = stream.readAllBytes();
+    byte[] all = new byte[bytes.length + 1 + rest.length];
+    System.arraycopy(bytes, 0, all, 0, bytes.length);
+    all[bytes.length] = (byte) next;
+    System.arraycopy(rest, 0, all, bytes.length + 1, rest.length);
+    return all;
+  }
+
   private static <Q, R> ServerMethodDefinition<Q, R> guardMethod(ServerMethodDefinition<Q, R> definition,
       Runnable onMalformed) {
     MethodDescriptor<Q, R> method = definition.getMethodDescriptor();
@@ -66,20 +84,26 @@ public final class MalformedRequestGuard {
       public Q parse(InputStream stream) {
         byte[] bytes;
         try {
-          bytes = stream.readAllBytes();
+          bytes = readAll(stream);
         } catch (IOException e) {
           return malformed;
         }
+        // Straight from the array: cheaper than the stream gRPC's marshaller would wrap around a copy.
         try {
-          return proto.parse(new ByteArrayInputStream(bytes));
-        } catch (StatusRuntimeException e) {
+          return parseFrom(bytes);
+        } catch (InvalidProtocolBufferException e) {
           // Most often a string field that is not UTF-8 (a header's bytes): repaired, the request is decided.
           try {
-            return proto.parse(new ByteArrayInputStream(Utf8Repair.repair(bytes, prototype.getDescriptorForType())));
-          } catch (StatusRuntimeException | IOException stillMalformed) {
+            return parseFrom(Utf8Repair.repair(bytes, prototype.getDescriptorForType()));
+          } catch (IOException stillMalformed) {
             return malformed;
           }
         }
+      }
+
+      @SuppressWarnings("unchecked")
+      private Q parseFrom(byte[] bytes) throws InvalidProtocolBufferException {
+        return (Q) prototype.getParserForType().parseFrom(bytes);
       }
     };
     MethodDescriptor<Q, R> guardedMethod = method.toBuilder(lenient, method.getResponseMarshaller()).build();

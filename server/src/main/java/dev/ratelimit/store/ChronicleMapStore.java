@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
+import net.openhft.chronicle.bytes.BytesStore;
 import net.openhft.chronicle.bytes.RandomDataInput;
 import net.openhft.chronicle.bytes.RandomDataOutput;
 import net.openhft.chronicle.hash.ChronicleHashClosedException;
@@ -61,6 +62,7 @@ public final class ChronicleMapStore implements CounterStore {
 
   private final ChronicleMap<byte[], byte[]> map;
   private final ThreadLocal<OffHeapState> offHeapState = ThreadLocal.withInitial(OffHeapState::new);
+  private final ThreadLocal<KeyBuffer> keyBuffers = ThreadLocal.withInitial(KeyBuffer::new);
   private final Path cleanMarker;
 
   /** @param cleanMarker for a persisted map, the marker written on close; null in memory */
@@ -147,7 +149,7 @@ public final class ChronicleMapStore implements CounterStore {
 
   /** Runs {@code action} on the key's state, sized for {@code limit}, under the segment's update lock. */
   private <R> R onState(byte[] key, Limiter limiter, long nowMillis, long hits, long limit, StateAction<R> action) {
-    try (ExternalMapQueryContext<byte[], byte[], ?> query = map.queryContext(key)) {
+    try (ExternalMapQueryContext<byte[], byte[], ?> query = keyBuffers.get().query(map, key)) {
       query.updateLock().lock();
       MapEntry<byte[], byte[]> entry = query.entry();
       int stored = entry == null ? 0 : (int) entry.value().size();
@@ -177,6 +179,23 @@ public final class ChronicleMapStore implements CounterStore {
       throw new StoreException(StoreException.Kind.UNAVAILABLE, "the counter map is closed", e);
     } catch (IllegalStateException e) {
       throw new StoreException(StoreException.Kind.FULL, "the counter map is full: " + firstLine(e), e);
+    }
+  }
+
+  /**
+   * The calling thread's key bytes, wrapped once: {@code queryContext(byte[])} wraps every key in a new reference-counted
+   * {@link BytesStore}, which cost more than the lookup's hashing. Keys over 256 bytes (rare) take that path.
+   */
+  private static final class KeyBuffer {
+    private final byte[] bytes = new byte[256];
+    private final BytesStore<?, ?> store = BytesStore.wrap(bytes);
+
+    ExternalMapQueryContext<byte[], byte[], ?> query(ChronicleMap<byte[], byte[]> map, byte[] key) {
+      if (key.length > bytes.length) {
+        return map.queryContext(key);
+      }
+      System.arraycopy(key, 0, bytes, 0, key.length);
+      return map.queryContext(store, 0, key.length);
     }
   }
 
@@ -271,7 +290,10 @@ public final class ChronicleMapStore implements CounterStore {
     int[] removed = {0};
     try {
       map.forEachEntry(entry -> {
-        long expiresAt = HeapStateBuffer.expiresAt(entry.value().get());
+        // Read in place: copying every value to the heap made a sweep of 1M keys allocate ~150 MB.
+        Data<byte[]> value = entry.value();
+        long expiresAt = value.size() < Long.BYTES ? 0
+            : value.bytes().readLong(value.offset() + StateBuffer.EXPIRES_AT);
         if (expiresAt <= nowMillis) {
           entry.doRemove();
           removed[0]++;
