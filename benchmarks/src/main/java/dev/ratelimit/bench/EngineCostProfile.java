@@ -2,7 +2,7 @@ package dev.ratelimit.bench;
 
 import dev.ratelimit.load.RequestGenerator;
 import dev.ratelimit.load.TrafficMix;
-import dev.ratelimit.service.RateLimitEngine;
+import dev.ratelimit.engine.RateLimitEngine;
 import dev.ratelimit.store.ChronicleMapStore;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 
