@@ -24,6 +24,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The embedded store: limiter state in an off-heap Chronicle Map, in memory or persisted to a file so that a restart
  * (even after {@code kill -9}) keeps every counter. Each decision runs under the map's per-segment lock.
+ *
+ * <p>Over 250 lines because opening (sizing, recovery after a crash, the clean marker), the in-place decision with
+ * its state resizing, and the sweep all depend on how this map lays out its entries; they are kept together.
  */
 public final class ChronicleMapStore implements CounterStore {
   private static final Logger log = LoggerFactory.getLogger(ChronicleMapStore.class);
