@@ -24,8 +24,11 @@ class MainTest {
 
   @Test
   void badEdgeFlagsAreRefusedBeforeAnythingStarts() {
-    assertEquals(2, new CommandLine(new Main()).execute("--response-headers", "rfc9999", "--admin-port", "-1"));
-    assertEquals(2, new CommandLine(new Main()).execute("--near-limit-ratio", "1.5", "--admin-port", "-1"));
+    // Ephemeral ports for every listener: were a check to pass wrongly, the server started must not take (or fail
+    // on) the default ports of a server already running on this machine.
+    String[] ports = {"--port", "0", "--admin-port", "0", "--admin-grpc-port", "0"};
+    assertEquals(2, new CommandLine(new Main()).execute(with(ports, "--response-headers", "rfc9999")));
+    assertEquals(2, new CommandLine(new Main()).execute(with(ports, "--near-limit-ratio", "1.5")));
   }
 
   @Test
@@ -37,5 +40,11 @@ class MainTest {
       assertTrue(scrape.contains(name), name);
     }
     assertNotNull(registry.find("jvm.memory.used").gauge());
+  }
+
+  private static String[] with(String[] ports, String... args) {
+    String[] all = java.util.Arrays.copyOf(ports, ports.length + args.length);
+    System.arraycopy(args, 0, all, ports.length, args.length);
+    return all;
   }
 }

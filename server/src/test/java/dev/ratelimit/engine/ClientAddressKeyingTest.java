@@ -27,6 +27,11 @@ class ClientAddressKeyingTest {
             - key: remote_address
               value: 192.0.2.1
               rate_limit: {unit: minute, requests_per_unit: 1}
+        - key: office
+          descriptors:
+            - key: remote_address
+              value: "*::1"
+              rate_limit: {unit: minute, requests_per_unit: 1}
       """;
 
   @TempDir
@@ -91,7 +96,38 @@ class ClientAddressKeyingTest {
         assertEquals(Code.OK, hit(server, "1.2.3.4"));
       }
       assertEquals(Code.OK, hit(server, "::ffff:1.2.3.4"), "without normalisation this is a different value");
+      assertEquals(Code.OVER_LIMIT, hit(server, "1.2.3.4"), "the value as sent has its own counter, now full");
     }
+  }
+
+  @Test
+  void aWildcardValueOnAnAddressKeyCountsPerNetwork() throws Exception {
+    try (TestServer server = start(ClientAddressPolicy.defaults())) {
+      assertEquals(Code.OK, office(server, "2001:db8:5:6::1"));
+      assertEquals(Code.OVER_LIMIT, office(server, "2001:db8:5:6:1::1"), "another address of the same /64");
+      assertEquals(Code.OK, office(server, "2001:db8:5:7::1"), "the next /64 is another client");
+    }
+  }
+
+  @Test
+  void anOverrideWithoutARuleKeysItsAddressByNetworkToo() throws Exception {
+    try (TestServer server = start(ClientAddressPolicy.defaults())) {
+      assertEquals(Code.OK, overridden(server, "2001:db8:9:9::1"));
+      assertEquals(Code.OVER_LIMIT, overridden(server, "2001:db8:9:9::2"), "another address of the same /64");
+      assertEquals(Code.OK, overridden(server, "2001:db8:9:a::1"), "the next /64 is another client");
+    }
+  }
+
+  private static Code office(TestServer server, String address) {
+    return server.call(request("edge", descriptor("office", "x", "remote_address", address))).getOverallCode();
+  }
+
+  /** A descriptor no rule matches ("blocked" names one address only), with Envoy's override of 1 per minute. */
+  private static Code overridden(TestServer server, String address) {
+    return server.call(request("edge", descriptor("blocked", "y", "remote_address", address).toBuilder()
+        .setLimit(io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.RateLimitOverride.newBuilder()
+            .setRequestsPerUnit(1).setUnit(io.envoyproxy.envoy.type.v3.RateLimitUnit.MINUTE))
+        .build())).getOverallCode();
   }
 
   private TestServer start(ClientAddressPolicy addresses) throws Exception {

@@ -318,4 +318,58 @@ class RateLimitEngineTest {
         .getOverallCode());
     assertEquals(Code.OVER_LIMIT, call(MINUTE_OF_TWO).getOverallCode(), "request hits_addend 0 means 1");
   }
+
+  private double decisions(String rule, String outcome) {
+    return registry.get("ratelimit_decisions").tag("rule", rule).tag("outcome", outcome).counter().count();
+  }
+
+  @Test
+  void aDescriptorTheStoreCannotDecideIsDecidedByTheFailureModeAndCountedAsAStoreFailure() throws Exception {
+    RateLimitEngine deny = engine(RequestLimits.defaults(), FailureMode.DENY);
+    store.close(); // a real store that cannot decide: every call fails as unavailable
+    RateLimitResponse allowed = call(ROOMY, descriptor("nothing", "here"));
+    assertEquals(Code.OK, allowed.getOverallCode(), "failure mode allow");
+    assertFalse(allowed.getStatuses(0).hasCurrentLimit(), "no count to report");
+    assertTrue(allowed.getResponseHeadersToAddList().isEmpty());
+    RateLimitResponse denied = deny.shouldRateLimit(request("d", ROOMY, descriptor("nothing", "here")));
+    assertEquals(Code.OVER_LIMIT, denied.getOverallCode(), "failure mode deny");
+    assertEquals(Code.OVER_LIMIT, denied.getStatuses(0).getCode());
+    assertEquals(Code.OK, denied.getStatuses(1).getCode(), "a descriptor without a rule never asked the store");
+    assertEquals(2.0, registry.get("ratelimit_store_failures").tag("kind", "unavailable").counter().count());
+    assertEquals(2.0, decisions("roomy", "store_failure"), "a store failure, not a descriptor the engine failed on");
+  }
+
+  @Test
+  void eachDescriptorsDecisionIsCountedUnderItsRuleAndOutcome() throws Exception {
+    fill(MINUTE, 1);
+    fill(SHADOW, 1);
+    call(MINUTE, SHADOW, descriptor("open", "x"), descriptor("nothing", "here"));
+    assertEquals(1.0, decisions("per_minute", "ok"));
+    assertEquals(1.0, decisions("per_minute", "over_limit"));
+    assertEquals(1.0, decisions("shadow", "shadow_over_limit"));
+    assertEquals(1.0, decisions("open", "unlimited"), "an unlimited rule matched: not a descriptor without a rule");
+    assertEquals(1.0, decisions("none", "no_rule"));
+  }
+
+  @Test
+  void inspectReadsAMatchedCounterAndNothingForNoRuleOrAnUnlimitedOne() throws Exception {
+    fill(MINUTE_OF_TWO, 1);
+    RateLimitEngine.CounterView view = engine.inspect("d", MINUTE_OF_TWO);
+    assertEquals("per_minute_of_two", view.rule().name());
+    assertEquals(1, view.verdict().current());
+    assertEquals(1, engine.inspect("d", MINUTE_OF_TWO).verdict().current(), "reading counts nothing");
+    assertEquals(null, engine.inspect("d", descriptor("nothing", "here")), "no rule matches");
+    assertEquals(null, engine.inspect("d", descriptor("open", "x")), "an unlimited rule keeps no counter");
+    assertEquals(null, engine.inspect("elsewhere", MINUTE_OF_TWO), "an unknown domain");
+    assertThrows(InvalidRequestException.class, () -> engine.inspect("", MINUTE_OF_TWO), "an empty domain");
+  }
+
+  @Test
+  void theSmallestRequestBoundsAreOneDescriptorOneEntryAndTheShortestKey() {
+    int shortest = dev.ratelimit.store.CounterKey.MIN_MAX_BYTES;
+    assertEquals(1, new RequestLimits(1, 1, shortest).maxDescriptors());
+    assertThrows(IllegalArgumentException.class, () -> new RequestLimits(0, 1, shortest));
+    assertThrows(IllegalArgumentException.class, () -> new RequestLimits(1, 0, shortest));
+    assertThrows(IllegalArgumentException.class, () -> new RequestLimits(1, 1, shortest - 1));
+  }
 }

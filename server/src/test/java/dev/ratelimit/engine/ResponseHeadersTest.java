@@ -124,4 +124,25 @@ class ResponseHeadersTest {
     assertEquals(response.getResponseHeadersToAddCount(), written.size(), "no header twice");
     return written;
   }
+
+  @Test
+  void everyFormatIsChosenByItsFlagWhateverItsCase() {
+    for (Format format : Format.values()) {
+      assertEquals(format, Format.parse(format.flag()));
+      assertEquals(format, Format.parse(" " + format.flag().toUpperCase(java.util.Locale.ROOT) + " "));
+    }
+    assertEquals(List.of("x-ratelimit", "ietf", "draft03", "none"),
+        java.util.Arrays.stream(Format.values()).map(Format::flag).toList(), "the names --response-headers takes");
+    assertEquals(null, Format.parse("rfc9999"));
+  }
+
+  @Test
+  void aRuleNameIsAStructuredFieldStringOfPrintableAscii() {
+    assertEquals("\"a b~\"", ResponseHeaders.sfString("a b~"), "space and ~ are the first and last printable");
+    assertEquals("\"?x?\"", ResponseHeaders.sfString("\u001fx\u007f"), "controls and DEL are not");
+    assertEquals("\"\\\"q\\\\\"", ResponseHeaders.sfString("\"q\\"), "quote and backslash escaped");
+    assertEquals("\"caf?\"", ResponseHeaders.sfString("caf\u00e9"));
+    assertEquals("\"a\"", ResponseHeaders.sfString("a"), "the shortest names too");
+    assertEquals("\"\"", ResponseHeaders.sfString(""));
+  }
 }

@@ -190,4 +190,103 @@ class PenaltyLimiterTest {
     assertEquals(T0 + 60_000, nextWindow.resetAtMillis(), "4 then 3 rejected hits in two windows: no penalty, only a bucket full again");
     assertEquals(T0 + 120_000, HeapStateBuffer.expiresAt(s.bytes()));
   }
+
+  /** A factor so large that the threshold saturates: the penalty never starts. */
+  private static final BigDecimal NEVER = new BigDecimal("1e30");
+
+  @Test
+  void aPenaltyThatNeverStartsDecidesAndRefundsExactlyLikeTheAlgorithmItWraps() {
+    // Every algorithm, and sliding windows with 1-, 2- and 4-byte slot counters: the penalty's own fields sit between
+    // the expiry and the wrapped state, which must see its bytes exactly where it would alone.
+    Limiter[] wrapped = {new SlidingWindowLimiter(Duration.ofSeconds(10), 10), new FixedWindowLimiter(Duration.ofSeconds(10)),
+        new TokenBucketLimiter(5, 3, Duration.ofSeconds(2))};
+    for (Limiter inner : wrapped) {
+      for (long limit : new long[] {10, 1_000, 100_000}) {
+        PenaltyLimiter penalty = new PenaltyLimiter(inner, NEVER, Duration.ofSeconds(60), Duration.ofSeconds(10));
+        HeapStateBuffer alone = new HeapStateBuffer(new byte[inner.stateSize(0, limit)]);
+        HeapStateBuffer wrappedState = new HeapStateBuffer(new byte[penalty.stateSize(0, limit)]);
+        long hitsUnit = Math.max(1, limit / 7);
+        for (int step = 0; step < 60; step++) {
+          long at = T0 + step * 700L;
+          long hits = (step % 5) * hitsUnit; // 0 (a read) up to 4/7 of the limit: some calls are rejected
+          String what = inner + ", limit " + limit + ", step " + step;
+          Verdict expected = inner.apply(alone, at, hits, limit);
+          assertEquals(expected, penalty.apply(wrappedState, at, hits, limit), what);
+          if (!expected.overLimit() && step % 3 == 0) {
+            inner.refund(alone, at, hits, limit);
+            penalty.refund(wrappedState, at, hits, limit);
+            assertEquals(inner.apply(alone, at, 0, limit), penalty.apply(wrappedState, at, 0, limit),
+                what + ", after a refund");
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void aRefundTakesBackAdmittedHitsButNeitherThePenaltyNorTheLifeOfTheState() {
+    PenaltyLimiter firstRejection = new PenaltyLimiter(new FixedWindowLimiter(Duration.ofSeconds(10)), BigDecimal.ONE,
+        Duration.ofSeconds(60), Duration.ofSeconds(10));
+    HeapStateBuffer s = new HeapStateBuffer(new byte[firstRejection.stateSize(0, 2)]);
+    firstRejection.apply(s, T0, 2, 2);
+    assertTrue(firstRejection.apply(s, T0 + 1, 1, 2).overLimit(), "the first rejection starts a 60 s penalty");
+    long expiry = HeapStateBuffer.expiresAt(s.bytes());
+    assertEquals(T0 + 60_001, expiry);
+    firstRejection.refund(s, T0, 2, 2);
+    assertEquals(expiry, HeapStateBuffer.expiresAt(s.bytes()), "the window's refund does not shorten the penalty's state");
+    Verdict during = firstRejection.apply(s, T0 + 2, 0, 2);
+    assertTrue(during.overLimit(), "a refund does not lift the penalty");
+    assertEquals(0, during.current(), "but the window's hits were taken back");
+  }
+
+  @Test
+  void aPenaltyAndItsRejectedHitsSurviveTheWrappedCountersWidening() {
+    // Threshold (2 - 1) × 10 = 10 rejected hits per 10 s; the sliding window's slots widen from 1 to 2 bytes.
+    PenaltyLimiter sliding = new PenaltyLimiter(new SlidingWindowLimiter(Duration.ofSeconds(10), 10),
+        new BigDecimal("2"), Duration.ofSeconds(60), Duration.ofSeconds(10));
+    HeapStateBuffer narrow = new HeapStateBuffer(new byte[sliding.stateSize(0, 10)]);
+    assertFalse(sliding.apply(narrow, T0, 10, 10).overLimit());
+    assertTrue(sliding.apply(narrow, T0 + 1_000, 6, 10).overLimit(), "6 rejected hits: below the threshold");
+    HeapStateBuffer wide = new HeapStateBuffer(new byte[sliding.stateSize(narrow.size(), 300)]);
+    assertTrue(wide.size() > narrow.size());
+    sliding.resize(narrow, wide);
+    Verdict raised = sliding.apply(wide, T0 + 2_000, 0, 300);
+    assertEquals(10, raised.current(), "the hits of second 0 still count");
+    assertEquals(HeapStateBuffer.expiresAt(narrow.bytes()), HeapStateBuffer.expiresAt(wide.bytes()));
+    // Lowered back to 10: 5 more rejected hits in the same window make 11, past the threshold.
+    Verdict crossing = sliding.apply(wide, T0 + 3_000, 5, 10);
+    assertTrue(crossing.overLimit());
+    assertEquals(T0 + 63_000, crossing.resetAtMillis(), "the rejected hits counted before the widening still count");
+    assertTrue(sliding.apply(wide, T0 + 30_000, 1, 300).overLimit(), "the penalty holds under any limit");
+  }
+
+  @Test
+  void aPenaltyCountsInItsOwnCounterWhateverItsParametersAndEqualsTheSamePenalty() {
+    Limiter minute = new SlidingWindowLimiter(Duration.ofMinutes(1), 60);
+    PenaltyLimiter penalty = new PenaltyLimiter(minute, new BigDecimal("2"), Duration.ofSeconds(60),
+        Duration.ofMinutes(1));
+    // Keys embed the state shape: a rule that gains or loses a penalty starts a new counter (the layouts differ)...
+    assertTrue(penalty.stateShape() != minute.stateShape());
+    // ...while a reload that only changes the penalty's factor, duration or window keeps the counter.
+    assertEquals(penalty.stateShape(), new PenaltyLimiter(minute, new BigDecimal("3"), Duration.ofSeconds(5),
+        Duration.ofSeconds(10)).stateShape());
+    assertTrue(penalty.stateShape() != new PenaltyLimiter(new SlidingWindowLimiter(Duration.ofMinutes(1), 30),
+        BigDecimal.ONE, Duration.ofSeconds(60), Duration.ofMinutes(1)).stateShape(), "another window geometry");
+    // A reload tells changed rules by equality: the same parameters are the same penalty, 2 and 2.00 alike.
+    PenaltyLimiter same = new PenaltyLimiter(new SlidingWindowLimiter(Duration.ofMinutes(1), 60),
+        new BigDecimal("2.00"), Duration.ofSeconds(60), Duration.ofMinutes(1));
+    assertEquals(penalty, same);
+    assertEquals(penalty.hashCode(), same.hashCode());
+    for (PenaltyLimiter other : new PenaltyLimiter[] {
+        new PenaltyLimiter(new FixedWindowLimiter(Duration.ofMinutes(1)), new BigDecimal("2"), Duration.ofSeconds(60),
+            Duration.ofMinutes(1)),
+        new PenaltyLimiter(minute, new BigDecimal("2.5"), Duration.ofSeconds(60), Duration.ofMinutes(1)),
+        new PenaltyLimiter(minute, new BigDecimal("2"), Duration.ofSeconds(61), Duration.ofMinutes(1)),
+        new PenaltyLimiter(minute, new BigDecimal("2"), Duration.ofSeconds(60), Duration.ofSeconds(61))}) {
+      assertFalse(penalty.equals(other), other.toString());
+    }
+    assertFalse(penalty.equals(minute), "a penalty is not its bare algorithm");
+    assertTrue(penalty.toString().contains(minute.toString()) && penalty.toString().contains("over factor 2"),
+        "the admin /config page names the algorithm and the penalty: " + penalty);
+  }
 }

@@ -383,6 +383,60 @@ public abstract class CounterStoreContract {
     }
   }
 
+  /** The largest limit a policy can set ({@code PolicyLoader.MAX_LIMIT}): a 4-byte slot counter full to its last value. */
+  private static final long CEILING = 0xFFFF_FFFFL;
+
+  @Test
+  public void aSlidingWindowCountsUpToTheCounterCeilingInOneSlotAndAcrossSlots() {
+    byte[] oneSlot = bytes("ceiling-one-slot");
+    Verdict full = store.apply(oneSlot, PER_MINUTE, T0, CEILING, CEILING);
+    assertFalse(full.overLimit(), "the whole ceiling in one call and one slot");
+    assertEquals(CEILING, full.current());
+    assertEquals(0, full.remaining());
+    Verdict over = store.apply(oneSlot, PER_MINUTE, T0 + 1_000, 1, CEILING);
+    assertTrue(over.overLimit(), "no counter wraps around to admit more");
+    assertEquals(CEILING, over.current());
+
+    byte[] twoSlots = bytes("ceiling-two-slots");
+    assertFalse(store.apply(twoSlots, PER_MINUTE, T0, CEILING - 1, CEILING).overLimit());
+    Verdict last = store.apply(twoSlots, PER_MINUTE, T0 + 30_000, 1, CEILING);
+    assertFalse(last.overLimit(), "the slots' total reaches the ceiling");
+    assertEquals(CEILING, last.current());
+    assertTrue(store.apply(twoSlots, PER_MINUTE, T0 + 30_000, 1, CEILING).overLimit());
+    assertEquals(1, current(twoSlots, PER_MINUTE, T0 + 61_000, CEILING), "second 0 aged out, second 30 counts");
+  }
+
+  @Test
+  public void aFixedWindowCountsUpToTheCeilingAndStartsAfreshAfterAnIdleGap() {
+    FixedWindowLimiter perMinute = new FixedWindowLimiter(Duration.ofMinutes(1));
+    assertFalse(store.apply(KEY, perMinute, T0, CEILING - 1, CEILING).overLimit());
+    Verdict full = store.apply(KEY, perMinute, T0 + 1, 1, CEILING);
+    assertFalse(full.overLimit());
+    assertEquals(CEILING, full.current());
+    Verdict over = store.apply(KEY, perMinute, T0 + 2, CEILING, CEILING);
+    assertTrue(over.overLimit());
+    assertEquals(CEILING, over.current(), "the rejection was not recorded");
+    Verdict later = store.apply(KEY, perMinute, T0 + 5 * 60_000, CEILING, CEILING);
+    assertFalse(later.overLimit(), "five windows later the whole ceiling is available");
+    assertEquals(CEILING, later.current());
+  }
+
+  @Test
+  public void aPenaltyCountsRejectedHitsBeyondTheCeilingWithoutOverflow() {
+    // Over factor 2 at the ceiling: more than 2^32 - 1 rejected hits within one window start the penalty.
+    PenaltyLimiter penalised = new PenaltyLimiter(PER_MINUTE, BigDecimal.valueOf(2), Duration.ofMinutes(5),
+        Duration.ofMinutes(1));
+    assertFalse(store.apply(KEY, penalised, T0, CEILING, CEILING).overLimit());
+    Verdict belowThreshold = store.apply(KEY, penalised, T0 + 1, CEILING, CEILING);
+    assertTrue(belowThreshold.overLimit());
+    assertEquals(T0 + 61_000, belowThreshold.resetAtMillis(), "2^32 - 1 rejected hits, not more than the threshold: "
+        + "no penalty, the window's own reset");
+    Verdict crossing = store.apply(KEY, penalised, T0 + 2, 1, CEILING);
+    assertTrue(crossing.overLimit());
+    assertEquals(T0 + 2 + 300_000, crossing.resetAtMillis(), "one more rejected hit in the same window: the penalty");
+    assertTrue(store.apply(KEY, penalised, T0 + 61_000, 1, CEILING).overLimit(), "the window freed, the penalty holds");
+  }
+
   @Test
   public void aFullWindowIdleForLongerThanTheWindowStartsAfresh() {
     // Gaps of one window plus one slot and more, around multiples of the ring of 61 slots: every old slot must go,

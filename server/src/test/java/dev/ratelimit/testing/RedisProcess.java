@@ -213,17 +213,25 @@ public final class RedisProcess implements AutoCloseable {
         throw new IOException("redis-server on port " + port + " exited with " + process.exitValue() + "; see "
             + dir.resolve("redis-" + port + ".log"));
       }
+      String info;
       try {
-        if ("PONG".equals(command("PING"))) {
+        info = (String) command("INFO", "server");
+      } catch (IOException notYet) {
+        info = null; // still starting
+      }
+      if (info != null) {
+        // The port was free when it was picked, but another test on this machine may have taken it since: only our
+        // own process counts as started, or a test would steer (and count in) someone else's server.
+        if (info.contains("process_id:" + process.pid() + "\r\n")) {
           return;
         }
-      } catch (IOException notYet) {
-        // still starting
+        process.destroyForcibly();
+        throw new IOException("port " + port + " was taken by another redis-server before ours could bind it");
       }
       Thread.sleep(20);
     }
     process.destroyForcibly();
-    throw new IOException("redis-server on port " + port + " did not answer PING within 10 s");
+    throw new IOException("redis-server on port " + port + " did not answer INFO within 10 s");
   }
 
   public int port() {
