@@ -2,7 +2,6 @@ package dev.ratelimit.store.redis;
 
 import org.junit.jupiter.api.Tag;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ratelimit.limiter.SlidingWindowLimiter;
 import dev.ratelimit.store.StoreException;
